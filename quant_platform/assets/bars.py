@@ -1,0 +1,40 @@
+"""Intraday rollups: 1m, 5m and 15m OHLCV bars with change rates, from `raw_quotes`."""
+
+import dagster as dg
+
+from quant_platform.assets.common import COLD_POOL, STORE_RETRY, interval_starts, table_metadata
+from quant_platform.core.rollups import intraday_bars
+from quant_platform.core.schema import BAR_SCHEMAS
+from quant_platform.partitions import calendar_name, daily_partitions, partition_days
+from quant_platform.resources.clickhouse import ClickHouseResource
+
+BAR_KEYS = {freq: dg.AssetKey(f"bars_{freq}") for freq in BAR_SCHEMAS}
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            key,
+            deps=["raw_quotes"],
+            partitions_def=daily_partitions,
+            group_name="market_data",
+            kinds={"clickhouse", "pandas"},
+            description=f"{freq} bars, right-closed and labelled by bar end, with change_rate vs the "
+            f"previous bar (first bar: vs prev_close). Cold tier table `bars_{freq}`.",
+        )
+        for freq, key in BAR_KEYS.items()
+    ],
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    retry_policy=STORE_RETRY,
+    pool=COLD_POOL,
+    can_subset=False,
+)
+def intraday_bars_assets(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource):
+    days = partition_days(context)
+    with clickhouse.open() as cold:
+        quotes = cold.read_table("raw_quotes", days[0], days[-1])
+        bars = intraday_bars(quotes, interval_starts(days, calendar_name()))
+        for freq, df in bars.items():
+            cold.replace_partitions(BAR_SCHEMAS[freq], df, days)
+    for freq, df in bars.items():
+        yield dg.MaterializeResult(asset_key=BAR_KEYS[freq], metadata=table_metadata(df, days))

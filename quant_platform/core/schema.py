@@ -1,0 +1,178 @@
+"""Column contracts shared by sources, rollups, stores and checks.
+
+Every table the platform writes has one `TableSchema` here, so the ClickHouse DDL, the pandas dtypes
+that sources must produce and the data-quality rules cannot drift apart. Timestamps are stored as UTC
+instants (`DateTime64(3, 'UTC')`); `trade_date` is the exchange-local trading day and is the
+partition key of every daily table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+UTC = "UTC"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    ch_type: str  # ClickHouse type
+    dtype: str  # pandas dtype a conforming DataFrame carries
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A table's columns, sort key and partition column (always `trade_date` for daily data)."""
+
+    name: str
+    columns: tuple[Column, ...]
+    order_by: tuple[str, ...]
+    partition_by: str | None = "trade_date"
+    doc: str = ""
+    engine: str = "MergeTree"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def dtypes(self) -> dict[str, str]:
+        return {c.name: c.dtype for c in self.columns}
+
+    def conform(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Return `df` with exactly this schema's columns, in order, cast to their dtypes.
+
+        Raises ValueError naming the missing columns, so schema drift fails loudly instead of
+        writing NaNs.
+        """
+        missing = [n for n in self.names if n not in df.columns]
+        if missing:
+            raise ValueError(f"{self.name}: missing columns {missing}; got {list(df.columns)}")
+        out = df.loc[:, self.names]
+        casts = {c.name: c.dtype for c in self.columns if not _has_dtype(out[c.name], c.dtype)}
+        if casts:
+            out = out.astype(casts)
+        return out.reset_index(drop=True)
+
+    def empty(self) -> pd.DataFrame:
+        return pd.DataFrame({c.name: pd.Series(dtype=c.dtype) for c in self.columns})
+
+
+def _has_dtype(series: pd.Series, dtype: str) -> bool:
+    if dtype == STR:  # any string flavour (object, "str", "string") is fine for text columns
+        return pd.api.types.is_string_dtype(series.dtype) or series.dtype == object
+    return str(series.dtype) == dtype
+
+
+TS = "datetime64[ms, UTC]"
+DATE = "datetime64[s]"
+STR = "str"
+
+_SYMBOL = Column("symbol", "LowCardinality(String)", STR, "Exchange-suffixed code, e.g. 600000.SH")
+_TRADE_DATE = Column("trade_date", "Date", DATE, "Exchange-local trading day (partition key)")
+
+RAW_QUOTES = TableSchema(
+    name="raw_quotes",
+    doc="Level-1 snapshots: the state of one symbol at instant ts; volume and amount are cumulative.",
+    columns=(
+        _SYMBOL,
+        _TRADE_DATE,
+        Column("ts", "DateTime64(3, 'UTC')", TS, "Snapshot instant (UTC)"),
+        Column("price", "Float64", "float64", "Last traded price"),
+        Column("open", "Float64", "float64", "Day open so far"),
+        Column("high", "Float64", "float64", "Day high so far"),
+        Column("low", "Float64", "float64", "Day low so far"),
+        Column("prev_close", "Float64", "float64", "Previous session close"),
+        Column("volume", "Int64", "int64", "Cumulative shares traded today"),
+        Column("amount", "Float64", "float64", "Cumulative turnover today (quote currency)"),
+        Column("bid", "Float64", "float64", "Best bid"),
+        Column("ask", "Float64", "float64", "Best ask"),
+    ),
+    order_by=("symbol", "ts"),
+)
+
+
+def _bar_schema(name: str, freq: str) -> TableSchema:
+    return TableSchema(
+        name=name,
+        doc=f"{freq} OHLCV bars, right-closed and labelled by bar end: bar ts covers (ts - {freq}, ts].",
+        columns=(
+            _SYMBOL,
+            _TRADE_DATE,
+            Column("ts", "DateTime64(3, 'UTC')", TS, "Bar end (UTC)"),
+            Column("open", "Float64", "float64"),
+            Column("high", "Float64", "float64"),
+            Column("low", "Float64", "float64"),
+            Column("close", "Float64", "float64"),
+            Column("volume", "Int64", "int64", "Shares traded inside the bar"),
+            Column("amount", "Float64", "float64", "Turnover inside the bar"),
+            Column(
+                "change_rate",
+                "Float64",
+                "float64",
+                "close / previous bar close - 1 (first bar: vs prev_close)",
+            ),
+        ),
+        order_by=("symbol", "ts"),
+    )
+
+
+BARS_1M = _bar_schema("bars_1m", "1m")
+BARS_5M = _bar_schema("bars_5m", "5m")
+BARS_15M = _bar_schema("bars_15m", "15m")
+BAR_SCHEMAS = {"1m": BARS_1M, "5m": BARS_5M, "15m": BARS_15M}
+
+KLINES_DAILY = TableSchema(
+    name="klines_daily",
+    doc="Daily OHLCV per symbol and trading day, unadjusted.",
+    columns=(
+        _SYMBOL,
+        _TRADE_DATE,
+        Column("open", "Float64", "float64"),
+        Column("high", "Float64", "float64"),
+        Column("low", "Float64", "float64"),
+        Column("close", "Float64", "float64"),
+        Column("prev_close", "Float64", "float64"),
+        Column("volume", "Int64", "int64"),
+        Column("amount", "Float64", "float64"),
+        Column("change_rate", "Float64", "float64", "close / prev_close - 1"),
+        Column("limit_up", "Float64", "float64", "Upper price limit of the day (inf when unlimited)"),
+        Column("limit_down", "Float64", "float64", "Lower price limit of the day (0 when unlimited)"),
+    ),
+    order_by=("symbol", "trade_date"),
+)
+
+QA_METRICS = TableSchema(
+    name="qa_metrics",
+    doc="One row per (trading day, table, metric): the numbers behind the QA report.",
+    columns=(
+        _TRADE_DATE,
+        Column("table_name", "LowCardinality(String)", STR),
+        Column("metric", "LowCardinality(String)", STR),
+        Column("value", "Float64", "float64"),
+    ),
+    order_by=("table_name", "metric", "trade_date"),
+)
+
+QUARANTINE = TableSchema(
+    name="quarantine",
+    doc="Rows rejected by a row rule, kept with the rule and a readable reason; never silently dropped.",
+    columns=(
+        _TRADE_DATE,
+        Column("table_name", "LowCardinality(String)", STR),
+        Column("symbol", "String", STR),
+        Column("ts", "Nullable(DateTime64(3, 'UTC'))", TS),
+        Column("rule", "LowCardinality(String)", STR),
+        Column("reason", "String", STR),
+        Column("payload", "String", STR, "The offending row as JSON"),
+    ),
+    order_by=("table_name", "trade_date", "rule"),
+)
+
+COLD_TABLES: dict[str, TableSchema] = {
+    s.name: s for s in (RAW_QUOTES, BARS_1M, BARS_5M, BARS_15M, KLINES_DAILY, QA_METRICS, QUARANTINE)
+}

@@ -1,0 +1,308 @@
+"""Cold tier: columnar history in ClickHouse, through clickhouse-connect.
+
+One class for both deployments: a `chdb:///path` DSN runs ClickHouse in-process (embedded default),
+an `http(s)://user:password@host:8123` DSN talks to a server. Same SQL either way.
+
+Writes are partition replacements: rows go to a staging table, then every trading day they cover is
+swapped in with `ALTER TABLE ... REPLACE PARTITION`, which is atomic per partition. Re-running a day
+(or retrying after a crash mid-write) therefore never duplicates or drops rows; a crash leaves at most
+an orphaned staging table, which the next `ensure_schema` removes.
+
+chdb lets one process hold a data path. Open a `ColdStore` late, close it early (it is a context
+manager); a path held by another process is retried briefly, then reported as `ColdStoreLocked`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from urllib.parse import urlparse
+
+import pandas as pd
+
+from quant_platform.core.schema import COLD_TABLES, TableSchema
+
+log = logging.getLogger(__name__)
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+STAGE_MARK = "__stage_"
+
+
+class ColdStoreError(RuntimeError):
+    """A cold-tier operation failed; the message names the store."""
+
+
+class ColdStoreLocked(ColdStoreError):
+    """The embedded data path is held by another process."""
+
+
+def _ident(name: str) -> str:
+    if not _IDENT.match(name):
+        raise ValueError(f"not a valid identifier: {name!r}")
+    return name
+
+
+def redact(dsn: str) -> str:
+    """The DSN without its password, for messages and metadata."""
+    parsed = urlparse(dsn)
+    if parsed.password:
+        netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@")
+        return parsed._replace(netloc=netloc).geturl()
+    return dsn
+
+
+def is_embedded(dsn: str) -> bool:
+    return dsn.startswith("chdb:")
+
+
+def embedded_path(dsn: str) -> str | None:
+    """Filesystem path of a chdb DSN ('chdb:///data/x' -> '/data/x'); None for memory or servers."""
+    if not is_embedded(dsn):
+        return None
+    parsed = urlparse(dsn)
+    path = parsed.path if not parsed.netloc else None
+    return path or None
+
+
+def _holder_of(path: str) -> str:
+    """Best-effort description of the process holding an embedded path (Linux /proc scan)."""
+    real = os.path.realpath(path)
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]
+    except OSError:
+        return "another process"
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith(real + os.sep):
+                    with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                        cmd = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+                    return f"process {pid} ({cmd[:160]})"
+        except OSError:
+            continue
+    return "another process"
+
+
+class ColdStore:
+    """Columnar store for quotes, bars, klines, QA metrics, quarantine and backtest outputs.
+
+    Example:
+        >>> with ColdStore("chdb:///tmp/qp-doc") as cold:      # doctest: +SKIP
+        ...     cold.ensure_schema()
+        ...     cold.read_table("klines_daily", start="2024-10-08", end="2024-10-08")
+    """
+
+    def __init__(self, dsn: str, database: str = "quant", lock_timeout: float = 5.0) -> None:
+        self.dsn = dsn
+        self.database = _ident(database)
+        self.lock_timeout = lock_timeout
+        self._client = None
+
+    # -- connection -------------------------------------------------------------------------
+    def __enter__(self) -> ColdStore:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def client(self):
+        if self._client is None:
+            self.connect()
+        return self._client
+
+    def connect(self) -> None:
+        if self._client is not None:
+            return
+        import clickhouse_connect
+
+        path = embedded_path(self.dsn)
+        if path:
+            os.makedirs(path, exist_ok=True)
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.05
+        while True:
+            try:
+                self._client = clickhouse_connect.get_client(dsn=self.dsn)
+                break
+            except Exception as exc:  # noqa: BLE001 - classified below
+                text = str(exc)
+                held = "EmbeddedServer" in text or "Cannot lock file" in text or "already initialized" in text
+                if not (path and held):
+                    raise ColdStoreError(f"cold store {redact(self.dsn)}: cannot connect: {exc}") from exc
+                if "cannot connect with different path" in text:
+                    raise ColdStoreLocked(
+                        f"cold store {self.dsn}: this process already has another embedded ClickHouse path "
+                        f"open ({text.split('path ')[1].split(',')[0] if 'path ' in text else 'unknown'}); "
+                        "close that ColdStore first (one chdb path per process)."
+                    ) from exc
+                if time.monotonic() >= deadline:
+                    raise ColdStoreLocked(
+                        f"cold store {self.dsn} is held by {_holder_of(path)}. The embedded ClickHouse "
+                        "allows one process per data path: wait for or stop that process (a running "
+                        "`quant-platform run`, a Dagster run, or a Python session holding a Client), "
+                        "or set QP_CLICKHOUSE_DSN to a ClickHouse server."
+                    ) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        self._client.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            finally:
+                self._client = None
+
+    def ping(self) -> dict:
+        start = time.perf_counter()
+        version = self.client.command("SELECT version()")
+        return {
+            "store": "clickhouse",
+            "dsn": redact(self.dsn),
+            "version": str(version),
+            "latency_ms": (time.perf_counter() - start) * 1000,
+        }
+
+    # -- schema -------------------------------------------------------------------------------
+    def table(self, name: str) -> str:
+        return f"{self.database}.{_ident(name)}"
+
+    def create_table_sql(self, schema: TableSchema, name: str | None = None) -> str:
+        cols = ",\n  ".join(f"{c.name} {c.ch_type}" for c in schema.columns)
+        partition = f"\nPARTITION BY {schema.partition_by}" if schema.partition_by else ""
+        return (
+            f"CREATE TABLE IF NOT EXISTS {self.table(name or schema.name)} (\n  {cols}\n)\n"
+            f"ENGINE = {schema.engine}{partition}\nORDER BY ({', '.join(schema.order_by)})"
+        )
+
+    def ensure_schema(self, schemas: Iterable[TableSchema] | None = None) -> None:
+        """Create missing tables (idempotent) and drop staging tables left by crashed writers."""
+        for schema in schemas or COLD_TABLES.values():
+            self.client.command(self.create_table_sql(schema))
+        stale = self.client.query(
+            "SELECT name FROM system.tables WHERE database = {db:String} "
+            "AND position(name, {mark:String}) > 0 AND metadata_modification_time < now() - INTERVAL 1 HOUR",
+            parameters={"db": self.database, "mark": STAGE_MARK},
+        ).result_rows
+        for (name,) in stale:
+            self.client.command(f"DROP TABLE IF EXISTS {self.table(name)}")
+
+    # -- writes ----------------------------------------------------------------------------
+    def replace_partitions(self, schema: TableSchema, df: pd.DataFrame, days: Sequence[dt.date]) -> int:
+        """Make `df` the complete content of trading days `days` in `schema`'s table.
+
+        Days in `days` with no rows in `df` are emptied. Rows outside `days` are an error (they would
+        otherwise be silently dropped). Returns the number of rows written.
+        """
+        if schema.partition_by != "trade_date":
+            raise ValueError(f"{schema.name} is not partitioned by trade_date")
+        days = sorted({pd.Timestamp(d).date() for d in days})
+        df = schema.conform(df)
+        if len(df):
+            present = set(pd.DatetimeIndex(df["trade_date"]).date)
+            outside = sorted(present - set(days))
+            if outside:
+                raise ValueError(f"{schema.name}: rows for {outside[:5]} are outside the days being written")
+        target = self.table(schema.name)
+        stage_name = f"{schema.name}{STAGE_MARK}{uuid.uuid4().hex[:12]}"
+        stage = self.table(stage_name)
+        self.client.command(self.create_table_sql(schema, stage_name))
+        try:
+            if len(df):
+                self.client.insert_df(stage, df)
+            present = set(pd.DatetimeIndex(df["trade_date"]).date) if len(df) else set()
+            for day in days:
+                verb = "REPLACE" if day in present else "DROP"
+                source = f" FROM {stage}" if day in present else ""
+                self.client.command(f"ALTER TABLE {target} {verb} PARTITION '{day.isoformat()}'{source}")
+        finally:
+            self.client.command(f"DROP TABLE IF EXISTS {stage}")
+        return len(df)
+
+    def append(self, schema: TableSchema, df: pd.DataFrame) -> int:
+        """Plain insert, for tables keyed by a unique run id (backtest outputs)."""
+        df = schema.conform(df)
+        if len(df):
+            self.client.insert_df(self.table(schema.name), df)
+        return len(df)
+
+    # -- reads -----------------------------------------------------------------------------
+    def query_df(self, sql: str, parameters: dict | None = None) -> pd.DataFrame:
+        """Run a parameterised query ({name:Type} placeholders); never format user input into SQL.
+
+        DateTime columns come back as tz-aware UTC (the tier stores UTC instants; some backends
+        return them naive).
+        """
+        df = self.client.query_df(sql, parameters=parameters or {})
+        for col in df.columns:
+            if (
+                df[col].dtype.kind == "M"
+                and not isinstance(df[col].dtype, pd.DatetimeTZDtype)
+                and col != "trade_date"
+            ):
+                df[col] = df[col].dt.tz_localize("UTC")
+        return df
+
+    def read_table(
+        self,
+        name: str,
+        start: dt.date | str | None = None,
+        end: dt.date | str | None = None,
+        symbols: Sequence[str] | None = None,
+        columns: Sequence[str] | None = None,
+        last_per_symbol_day: bool = False,
+    ) -> pd.DataFrame:
+        """Rows of a daily table for trading days in [start, end] and optional symbols, sorted."""
+        schema = COLD_TABLES[name]
+        cols = list(columns) if columns else schema.names
+        for c in cols:
+            if c not in schema.names:
+                raise ValueError(f"{name} has no column {c!r}")
+        where, params = [], {}
+        if start is not None:
+            where.append("trade_date >= {start:Date}")
+            params["start"] = pd.Timestamp(start).date()
+        if end is not None:
+            where.append("trade_date <= {end:Date}")
+            params["end"] = pd.Timestamp(end).date()
+        if symbols is not None:
+            where.append("symbol IN {symbols:Array(String)}")
+            params["symbols"] = list(symbols)
+        sql = f"SELECT {', '.join(cols)} FROM {self.table(name)}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        order = [c for c in schema.order_by if c in cols]
+        if last_per_symbol_day:
+            sql += " ORDER BY symbol, trade_date, ts DESC LIMIT 1 BY symbol, trade_date"
+        elif order:
+            sql += f" ORDER BY {', '.join(order)}"
+        df = self.query_df(sql, params)
+        if df.empty:
+            return schema.empty()[cols]
+        return schema.conform(df) if cols == schema.names else df
+
+    def count_by_day(self, name: str, days: Sequence[dt.date]) -> dict[dt.date, int]:
+        rows = self.client.query(
+            f"SELECT trade_date, count() FROM {self.table(name)} WHERE trade_date IN {{days:Array(Date)}} "
+            "GROUP BY trade_date",
+            parameters={"days": [pd.Timestamp(d).date() for d in days]},
+        ).result_rows
+        counts = {pd.Timestamp(d).date(): 0 for d in days}
+        counts.update({pd.Timestamp(d).date(): int(n) for d, n in rows})
+        return counts
+
+    def row_counts(self) -> dict[str, int]:
+        rows = self.client.query(
+            "SELECT name, total_rows FROM system.tables WHERE database = {db:String} "
+            "AND position(name, {mark:String}) = 0",
+            parameters={"db": self.database, "mark": STAGE_MARK},
+        ).result_rows
+        return {name: int(n or 0) for name, n in rows}
