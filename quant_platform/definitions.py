@@ -2,9 +2,14 @@
 
 Resources are chosen per deployment (`QP_DEPLOYMENT=local|prod`, see `quant_platform.settings`):
 local runs every store embedded with the in-process executor; prod talks to servers.
+
+Where things are: assets in `quant_platform/assets/` (one module per kind of data: market_data,
+bars, klines, qa), the stores behind them in `quant_platform/resources/` -> `quant_platform/storage/`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import dagster as dg
 
@@ -13,10 +18,19 @@ from quant_platform.assets import bars, klines, market_data, qa
 from quant_platform.resources import build_resources
 from quant_platform.settings import LOCAL, deployment
 
-defs = dg.Definitions(
-    assets=[market_data.raw_quotes, bars.intraday_bars_assets, klines.klines_daily, qa.qa_report],
-    jobs=jobs.all_jobs(),
-    schedules=schedules.all_schedules(),
-    resources=build_resources(),
-    executor=dg.in_process_executor if deployment() == LOCAL else dg.multiprocess_executor,
-)
+ASSETS = [market_data.raw_quotes, bars.intraday_bars_assets, klines.klines_daily, qa.qa_report]
+
+
+def build_definitions(resources: Mapping[str, object] | None = None, kind: str | None = None) -> dg.Definitions:
+    """Definitions for a deployment; `resources` overrides individual resources (CLI options, tests)."""
+    kind = kind or deployment()
+    return dg.Definitions(
+        assets=ASSETS,
+        jobs=jobs.all_jobs(),
+        schedules=schedules.all_schedules(),
+        resources={**build_resources(kind), **(resources or {})},
+        executor=dg.in_process_executor if kind == LOCAL else dg.multiprocess_executor,
+    )
+
+
+defs = build_definitions()

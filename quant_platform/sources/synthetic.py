@@ -88,13 +88,16 @@ class SyntheticMarket:
         if idx.size == 0:
             return RAW_QUOTES.empty()
         times = _snapshot_times(cal, day, self.snapshot_seconds)
-        rng = np.random.default_rng([self.seed, day.toordinal(), 1])
-        n, m = path.n, times.size
-        # Draw for the whole universe so a symbol's path does not depend on which others are asked for.
-        z = rng.standard_normal((n, m))
-        vol_noise = rng.lognormal(0.0, 0.6, (n, m))
-        gap = rng.normal(0.0, 0.004, n)
-        z, vol_noise, gap = z[idx], vol_noise[idx], gap[idx]
+        n, m = len(idx), times.size
+        # One generator per (seed, day, symbol): a symbol's day never depends on the universe size.
+        z = np.empty((n, m))
+        vol_noise = np.empty((n, m))
+        gap = np.empty(n)
+        for row, sym_i in enumerate(idx):
+            rng = np.random.default_rng([self.seed, day.toordinal(), int(sym_i)])
+            gap[row] = rng.normal(0.0, 0.004)
+            z[row] = rng.standard_normal(m)
+            vol_noise[row] = rng.lognormal(0.0, 0.6, m)
 
         prev_close = path.close[i - 1, idx] if i > 0 else path.base[idx]
         close = path.close[i, idx]
@@ -118,7 +121,7 @@ class SyntheticMarket:
         volume = np.cumsum(step_volume, axis=1)
         amount = np.round(np.cumsum(step_volume * price, axis=1), 2)
 
-        k = idx.size
+        k = n
         syms = np.asarray(path.symbols, dtype=object)[idx]
         df = pd.DataFrame(
             {
@@ -165,13 +168,19 @@ def _daily_path(seed: int, n: int, calendar: str, suspension_rate: float) -> _Pa
     cal = get_calendar(calendar)
     days = cal.sessions(cal.first_session, cal.last_session)
     symbols = synthetic_symbols(n)
-    rng = np.random.default_rng([seed, n, 0])
-    base = np.round(np.clip(np.exp(rng.normal(2.4, 0.6, n)), 2.0, 300.0), 2)
     limits = np.array([price_limit(s) for s in symbols])
-    drift = rng.normal(0.0002, 0.0004, n)
-    vol = rng.uniform(0.012, 0.035, n)
-    shocks = rng.standard_t(4, (len(days), n)) * vol / np.sqrt(2.0) + drift
-    suspended = rng.random((len(days), n)) < suspension_rate
+    # One generator per (seed, symbol): growing the universe never changes existing symbols.
+    base, drift, vol, daily_volume = (np.empty(n) for _ in range(4))
+    shocks = np.empty((len(days), n))
+    suspended = np.empty((len(days), n), dtype=bool)
+    for j in range(n):
+        rng = np.random.default_rng([seed, j])
+        base[j], drift[j], vol[j], daily_volume[j] = (
+            rng.normal(2.4, 0.6), rng.normal(0.0002, 0.0004), rng.uniform(0.012, 0.035), rng.normal(15.5, 1.0)
+        )
+        shocks[:, j] = rng.standard_t(4, len(days)) * vol[j] / np.sqrt(2.0) + drift[j]
+        suspended[:, j] = rng.random(len(days)) < suspension_rate
+    base = np.round(np.clip(np.exp(base), 2.0, 300.0), 2)
     closes = np.empty((len(days), n))
     prev = base
     for d in range(len(days)):
@@ -188,7 +197,7 @@ def _daily_path(seed: int, n: int, calendar: str, suspension_rate: float) -> _Pa
         suspended=suspended,
         limits=limits,
         sigma=vol * 0.8,
-        daily_volume=np.exp(rng.normal(15.5, 1.0, n)),
+        daily_volume=np.exp(daily_volume),
     )
 
 
