@@ -1,0 +1,1040 @@
+"""Hot tier: the latest quotes, short-horizon change rates, live position state and run progress events.
+
+The same `HotStore` interface has two implementations:
+- `RedisHotStore(url)` is shared between processes (prod). It writes batches through pipelines, reads
+  them with MGET, and does atomic position updates in Lua.
+- `MemoryHotStore()` is an in-process dictionary with the same TTL semantics (local deployment and
+  tests). It cannot be seen from other processes, so with Dagster's multiprocess executor each step
+  has its own copy.
+
+`hot_store_from_url(url)` picks one from `QP_REDIS_URL` ("memory://" or "redis://...").
+
+A cache must never be the reason a run fails. `ResilientHotStore` wraps a store, and while that
+store is unreachable it answers reads from a caller-supplied fallback (the cold tier) and skips and
+counts writes. A small circuit breaker keeps it from paying a connection attempt on every call.
+
+Expiry follows the trading calendar. While the market trades, entries live for a short TTL (5 min
+by default), so stale quotes disappear quickly. While it is closed, entries live until the next
+session opens (or until trading resumes after the lunch break), so the last close can be read all
+weekend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import queue
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import pandas as pd
+
+from quant_platform.core.calendar import DEFAULT_CALENDAR, TradingCalendar, get_calendar
+from quant_platform.core.schema import RAW_QUOTES, STR
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CHANGE_FREQS: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900}
+CHANGE_COLUMNS = tuple(f"change_{f}" for f in CHANGE_FREQS)
+TERMINAL_EVENT_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+
+FallbackReader = Callable[[list[str]], pd.DataFrame]
+
+
+class HotStoreError(Exception):
+    """The hot store rejected an operation (e.g. out of memory, read-only replica)."""
+
+
+class HotStoreUnavailable(HotStoreError):
+    """The hot store could not be reached; the message names it (password masked)."""
+
+
+def run_channel(run_id: str) -> str:
+    """Pub/sub channel of a run's progress events. Run ids are globally unique, so no key prefix."""
+    return f"runs.{run_id}"
+
+
+# ---------------------------------------------------------------------------------------- TTLs
+
+
+class TTLPolicy:
+    """How long a hot entry written at `now` should live, depending on whether the market trades.
+
+    Trading: `session_ttl` seconds (or more when the writer's own cadence is slower, see `floor`).
+    Closed: until trading next starts, i.e. the afternoon reopen during the lunch break and
+    otherwise the next session open. If the calendar cannot answer (beyond its last known session),
+    the fallback is `closed_fallback_ttl`.
+    """
+
+    def __init__(
+        self,
+        calendar: str | TradingCalendar = DEFAULT_CALENDAR,
+        *,
+        session_ttl: float = 300.0,
+        closed_fallback_ttl: float = 86_400.0,
+        min_ttl: float = 1.0,
+    ) -> None:
+        self.calendar = get_calendar(calendar) if isinstance(calendar, str) else calendar
+        self.session_ttl = float(session_ttl)
+        self.closed_fallback_ttl = float(closed_fallback_ttl)
+        self.min_ttl = float(min_ttl)
+
+    def seconds(self, now: pd.Timestamp | dt.datetime | None = None, *, floor: float = 0.0) -> float:
+        ts = _utc(now)
+        try:
+            if self.calendar.is_trading_time(ts):
+                return max(self.session_ttl, floor)
+            return max(self.min_ttl, (self._next_start(ts) - ts).total_seconds())
+        except (ValueError, KeyError, IndexError) as err:  # outside the calendar's known range
+            log.debug("TTLPolicy: calendar cannot place %s (%s); using fallback TTL", ts, err)
+            return self.closed_fallback_ttl
+
+    def _next_start(self, ts: pd.Timestamp) -> pd.Timestamp:
+        day = ts.tz_convert(self.calendar.tz).date()
+        if self.calendar.is_session(day):
+            for start, _end in self.calendar.session(day).intervals:
+                if start > ts:
+                    return start
+        return self.calendar.next_open(ts)
+
+
+def _utc(now: pd.Timestamp | dt.datetime | None) -> pd.Timestamp:
+    if now is None:
+        return pd.Timestamp.now(tz="UTC")
+    ts = pd.Timestamp(now)
+    return ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")
+
+
+# ------------------------------------------------------------------------------------ records
+
+
+@dataclass(frozen=True)
+class PositionState:
+    """What exit rules need about an open position: how long it is held and its price extremes."""
+
+    account: str
+    symbol: str
+    held_days: int
+    entry_price: float
+    max_price: float
+    min_price: float
+
+
+@dataclass(frozen=True)
+class HotPing:
+    url: str
+    backend: str
+    ok: bool
+    server_version: str | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+
+
+# ------------------------------------------------------------------------------- quote codec
+
+_SCHEMA_DTYPES = RAW_QUOTES.dtypes
+
+
+def encode_quotes(df: pd.DataFrame) -> dict[str, str]:
+    """One JSON document per symbol, from the newest row of each symbol in `df`.
+
+    Datetime columns become epoch milliseconds, and NaN/NaT become null. Columns beyond RAW_QUOTES
+    are kept and come back as plain JSON values.
+    """
+    _check_columns(df, "quotes")
+    if df.empty:
+        return {}
+    frame = df.sort_values("ts", kind="stable") if "ts" in df.columns else df
+    frame = frame.drop_duplicates("symbol", keep="last").reset_index(drop=True)
+    out = frame.copy()
+    for col in out.columns:
+        s = out[col]
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+        if pd.api.types.is_datetime64_dtype(s.dtype):
+            ms = np.asarray(s, dtype="datetime64[ms]").astype("int64")
+            out[col] = pd.Series(ms, index=out.index, dtype="Int64").mask(s.isna().to_numpy())
+    lines = out.to_json(orient="records", lines=True, date_format="iso").splitlines()
+    return dict(zip(frame["symbol"].astype(str).tolist(), lines, strict=True))
+
+
+def _check_columns(df: pd.DataFrame, what: str, need_any: Sequence[str] = ()) -> None:
+    """The cheap part of the argument checks, also done while the store is down."""
+    if "symbol" not in df.columns:
+        raise ValueError(f"{what} need a 'symbol' column; got {list(df.columns)}")
+    if need_any and not any(c in df.columns for c in need_any):
+        raise ValueError(f"{what} need at least one of {tuple(need_any)}; got {list(df.columns)}")
+
+
+def decode_quotes(docs: Sequence[str]) -> pd.DataFrame:
+    """Inverse of `encode_quotes`: RAW_QUOTES columns get their schema dtypes, in schema order."""
+    if not docs:
+        return RAW_QUOTES.empty()
+    df = pd.DataFrame(json.loads("[" + ",".join(docs) + "]"))
+    for col, dtype in _SCHEMA_DTYPES.items():
+        if col not in df.columns:
+            continue
+        if dtype.startswith("datetime64"):
+            values = pd.to_datetime(df[col], unit="ms", utc="UTC" in dtype)
+            df[col] = values.astype(dtype)
+        elif dtype == "int64":
+            values = pd.to_numeric(df[col])
+            df[col] = values.astype("int64") if values.notna().all() else values.astype("Int64")
+        elif dtype == STR:
+            df[col] = df[col].astype(str)
+        else:
+            df[col] = pd.to_numeric(df[col]).astype(dtype)
+    ordered = [c for c in RAW_QUOTES.names if c in df.columns] + [
+        c for c in df.columns if c not in _SCHEMA_DTYPES
+    ]
+    return df.loc[:, ordered]
+
+
+def _rates_frame(rows: dict[str, dict[str, float]]) -> pd.DataFrame:
+    values = {
+        c: pd.Series([r.get(c, math.nan) for r in rows.values()], dtype="float64") for c in CHANGE_COLUMNS
+    }
+    return pd.DataFrame({"symbol": pd.Series(list(rows), dtype=STR), **values})
+
+
+def _rate_items(df: pd.DataFrame) -> list[tuple[str, str, float]]:
+    """(freq, symbol, rate) for every finite value in the change_* columns present in `df`."""
+    _check_columns(df, "change rates", CHANGE_COLUMNS)
+    cols = [c for c in CHANGE_COLUMNS if c in df.columns]
+    items = []
+    symbols = df["symbol"].astype(str).tolist()
+    for col in cols:
+        freq = col.removeprefix("change_")
+        values = pd.to_numeric(df[col]).astype("float64").tolist()
+        items.extend((freq, sym, v) for sym, v in zip(symbols, values, strict=True) if math.isfinite(v))
+    return items
+
+
+def _unique(symbols: Iterable[str]) -> list[str]:
+    if isinstance(symbols, str):
+        symbols = [symbols]
+    return list(dict.fromkeys(str(s) for s in symbols))
+
+
+def _check_name(what: str, value: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _prices(prices: Mapping[str, float]) -> list[tuple[str, float]]:
+    out = []
+    for sym, p in prices.items():
+        value = float(p)
+        if math.isfinite(value):
+            out.append((str(sym), value))
+    return out
+
+
+def _event_payload(run_id: str, event: Mapping[str, Any]) -> str:
+    body = dict(event)
+    body.setdefault("run_id", run_id)
+    body.setdefault("ts", pd.Timestamp.now(tz="UTC").isoformat())
+    return json.dumps(body, default=str)
+
+
+# --------------------------------------------------------------------------------- interface
+
+
+class RunEventSubscription(ABC):
+    """Progress events of one run, in publication order, as dicts. Use as a context manager."""
+
+    @abstractmethod
+    def get(self, timeout: float = 1.0) -> dict[str, Any] | None:
+        """The next event, or None if none arrives within `timeout` seconds."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def listen(
+        self, timeout: float = 5.0, *, until: Callable[[dict[str, Any]], bool] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Yield events until `until(event)` is true (that event included) or `timeout` passes without one.
+
+        `until=lambda e: e.get("status") in TERMINAL_EVENT_STATUSES` follows a run to its end.
+        """
+        while (event := self.get(timeout)) is not None:
+            yield event
+            if until is not None and until(event):
+                return
+
+    def __enter__(self) -> RunEventSubscription:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class HotStore(ABC):
+    """Latest quotes, change rates, position state and run events; see the module docstring."""
+
+    url: str
+    backend: str
+    ttl: TTLPolicy
+
+    # quotes ------------------------------------------------------------------------------------
+    @abstractmethod
+    def set_latest_quotes(self, df: pd.DataFrame, *, now: pd.Timestamp | None = None) -> int:
+        """Store the newest row per symbol of a RAW_QUOTES-like frame; returns the number of symbols."""
+
+    @abstractmethod
+    def get_latest_quotes(self, symbols: Iterable[str]) -> pd.DataFrame:
+        """One row per requested symbol that has a live entry, in request order (missing ones omitted)."""
+
+    @abstractmethod
+    def quote_ttl(self, symbol: str) -> float | None:
+        """Seconds the symbol's quote has left to live, or None if there is none."""
+
+    # change rates ------------------------------------------------------------------------------
+    @abstractmethod
+    def set_change_rates(self, df: pd.DataFrame, *, now: pd.Timestamp | None = None) -> int:
+        """Store `change_1m/5m/15m` (any subset of those columns) per symbol; NaN values are skipped."""
+
+    @abstractmethod
+    def get_change_rates(self, symbols: Iterable[str]) -> pd.DataFrame:
+        """Columns symbol, change_1m, change_5m, change_15m (NaN when unknown); symbols with none omitted."""
+
+    # positions ---------------------------------------------------------------------------------
+    @abstractmethod
+    def open_position(
+        self, account: str, symbol: str, entry_price: float, *, held_days: int = 0
+    ) -> PositionState:
+        """Start (or restart) tracking a position: max = min = entry price."""
+
+    @abstractmethod
+    def close_position(self, account: str, symbol: str) -> bool:
+        """Forget a position; False if there was none."""
+
+    @abstractmethod
+    def get_position(self, account: str, symbol: str) -> PositionState | None: ...
+
+    @abstractmethod
+    def get_positions(self, account: str) -> dict[str, PositionState]: ...
+
+    @abstractmethod
+    def update_position_prices(self, account: str, prices: Mapping[str, float]) -> int:
+        """Atomically raise max / lower min with the given prices; symbols without a position are ignored.
+
+        Returns the number of positions touched.
+        """
+
+    @abstractmethod
+    def roll_day(self, account: str, day: dt.date | str | None = None) -> int:
+        """Add one held day to every position of the account, atomically.
+
+        With `day`, the roll is idempotent, and a retried roll for the same (or an earlier) day
+        does nothing and returns 0. Returns the number of positions rolled.
+        """
+
+    # run events --------------------------------------------------------------------------------
+    @abstractmethod
+    def publish_run_event(self, run_id: str, event: Mapping[str, Any]) -> int:
+        """Publish `event` (JSON-able; `run_id` and `ts` added if absent) on `runs.{run_id}`.
+
+        Returns the number of subscribers that received it.
+        """
+
+    @abstractmethod
+    def subscribe_run_events(self, run_id: str) -> RunEventSubscription:
+        """Subscribe before the run publishes; events are not buffered for late subscribers."""
+
+    # admin -------------------------------------------------------------------------------------
+    @abstractmethod
+    def ping(self) -> HotPing: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> HotStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+# ------------------------------------------------------------------------------------ memory
+
+
+class _MemorySubscription(RunEventSubscription):
+    def __init__(self, store: MemoryHotStore, channel: str) -> None:
+        self._store, self._channel = store, channel
+        self._queue: queue.Queue[str] = queue.Queue()
+        with store._lock:
+            store._subscribers.setdefault(channel, []).append(self._queue)
+
+    def get(self, timeout: float = 1.0) -> dict[str, Any] | None:
+        try:
+            return json.loads(self._queue.get(timeout=max(0.0, timeout)))
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        with self._store._lock:
+            subs = self._store._subscribers.get(self._channel, [])
+            if self._queue in subs:
+                subs.remove(self._queue)
+            if not subs:
+                self._store._subscribers.pop(self._channel, None)
+
+
+class MemoryHotStore(HotStore):
+    """In-process hot store with Redis semantics: same codecs, same TTLs, atomic position updates.
+
+    One lock guards all state, which makes every operation atomic, as a Lua script is on Redis.
+    Expired entries are dropped when they are read, and swept at most once a minute on writes.
+    """
+
+    backend = "memory"
+
+    def __init__(self, *, ttl: TTLPolicy | None = None, session_ttl: float | None = None) -> None:
+        self.url = "memory://"
+        self.ttl = ttl or TTLPolicy(session_ttl=300.0 if session_ttl is None else session_ttl)
+        self._lock = threading.RLock()
+        self._values: dict[str, tuple[str, float]] = {}  # key -> (value, monotonic expiry)
+        self._positions: dict[
+            str, dict[str, list[float]]
+        ] = {}  # account -> symbol -> [held, entry, max, min]
+        self._rolled: dict[str, str] = {}
+        self._subscribers: dict[str, list[queue.Queue[str]]] = {}
+        self._last_sweep = time.monotonic()
+
+    def _put(self, items: Iterable[tuple[str, str]], ttl: float) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for key, value in items:
+                self._values[key] = (value, now + ttl)
+            if now - self._last_sweep > 60:
+                self._values = {k: v for k, v in self._values.items() if v[1] > now}
+                self._last_sweep = now
+
+    def _get(self, keys: Sequence[str]) -> list[str | None]:
+        now = time.monotonic()
+        out: list[str | None] = []
+        with self._lock:
+            for key in keys:
+                hit = self._values.get(key)
+                if hit is not None and hit[1] <= now:
+                    del self._values[key]
+                    hit = None
+                out.append(None if hit is None else hit[0])
+        return out
+
+    def set_latest_quotes(self, df: pd.DataFrame, *, now: pd.Timestamp | None = None) -> int:
+        docs = encode_quotes(df)
+        self._put(((f"quote:{s}", d) for s, d in docs.items()), self.ttl.seconds(now))
+        return len(docs)
+
+    def get_latest_quotes(self, symbols: Iterable[str]) -> pd.DataFrame:
+        syms = _unique(symbols)
+        return decode_quotes([d for d in self._get([f"quote:{s}" for s in syms]) if d is not None])
+
+    def quote_ttl(self, symbol: str) -> float | None:
+        with self._lock:
+            hit = self._values.get(f"quote:{symbol}")
+            left = None if hit is None else hit[1] - time.monotonic()
+        return left if left is not None and left > 0 else None
+
+    def set_change_rates(self, df: pd.DataFrame, *, now: pd.Timestamp | None = None) -> int:
+        items = _rate_items(df)
+        for freq, seconds in CHANGE_FREQS.items():
+            ttl = self.ttl.seconds(now, floor=2 * seconds)
+            self._put(((f"chg:{f}:{s}", repr(v)) for f, s, v in items if f == freq), ttl)
+        return len(items)
+
+    def get_change_rates(self, symbols: Iterable[str]) -> pd.DataFrame:
+        syms = _unique(symbols)
+        rows: dict[str, dict[str, float]] = {}
+        for freq in CHANGE_FREQS:
+            for sym, value in zip(syms, self._get([f"chg:{freq}:{s}" for s in syms]), strict=True):
+                if value is not None:
+                    rows.setdefault(sym, {})[f"change_{freq}"] = float(value)
+        return _rates_frame({s: rows[s] for s in syms if s in rows})
+
+    def open_position(
+        self, account: str, symbol: str, entry_price: float, *, held_days: int = 0
+    ) -> PositionState:
+        _check_name("account", account)
+        _check_name("symbol", symbol)
+        p = float(entry_price)
+        with self._lock:
+            self._positions.setdefault(account, {})[symbol] = [int(held_days), p, p, p]
+        return PositionState(account, symbol, int(held_days), p, p, p)
+
+    def close_position(self, account: str, symbol: str) -> bool:
+        with self._lock:
+            return self._positions.get(account, {}).pop(symbol, None) is not None
+
+    def get_position(self, account: str, symbol: str) -> PositionState | None:
+        with self._lock:
+            st = self._positions.get(account, {}).get(symbol)
+            return None if st is None else PositionState(account, symbol, int(st[0]), st[1], st[2], st[3])
+
+    def get_positions(self, account: str) -> dict[str, PositionState]:
+        with self._lock:
+            return {
+                s: PositionState(account, s, int(st[0]), st[1], st[2], st[3])
+                for s, st in self._positions.get(account, {}).items()
+            }
+
+    def update_position_prices(self, account: str, prices: Mapping[str, float]) -> int:
+        n = 0
+        with self._lock:
+            book = self._positions.get(account, {})
+            for sym, p in _prices(prices):
+                st = book.get(sym)
+                if st is not None:
+                    st[2], st[3] = max(st[2], p), min(st[3], p)
+                    n += 1
+        return n
+
+    def roll_day(self, account: str, day: dt.date | str | None = None) -> int:
+        with self._lock:
+            if day is not None:
+                key = str(day)
+                if account in self._rolled and key <= self._rolled[account]:
+                    return 0
+                self._rolled[account] = key
+            book = self._positions.get(account, {})
+            for st in book.values():
+                st[0] += 1
+            return len(book)
+
+    def publish_run_event(self, run_id: str, event: Mapping[str, Any]) -> int:
+        payload = _event_payload(run_id, event)
+        with self._lock:
+            subs = list(self._subscribers.get(run_channel(run_id), []))
+        for q in subs:
+            q.put(payload)
+        return len(subs)
+
+    def subscribe_run_events(self, run_id: str) -> RunEventSubscription:
+        return _MemorySubscription(self, run_channel(run_id))
+
+    def ping(self) -> HotPing:
+        t0 = time.perf_counter()
+        with self._lock:
+            size = len(self._values)
+        latency = (time.perf_counter() - t0) * 1000
+        return HotPing(self.url, self.backend, True, f"in-process ({size} keys)", round(latency, 4))
+
+    def close(self) -> None:
+        pass
+
+
+# ------------------------------------------------------------------------------------- redis
+
+# KEYS: entry, max, min hashes of one account. ARGV: symbol1, price1, symbol2, price2, ...
+# Prices are compared as numbers but stored as sent (Python repr), so no precision is lost.
+_LUA_UPDATE_PRICES = """
+local n = 0
+for i = 1, #ARGV, 2 do
+  local sym, raw = ARGV[i], ARGV[i + 1]
+  if redis.call('HEXISTS', KEYS[1], sym) == 1 then
+    local p = tonumber(raw)
+    local mx = tonumber(redis.call('HGET', KEYS[2], sym))
+    if mx == nil or p > mx then redis.call('HSET', KEYS[2], sym, raw) end
+    local mn = tonumber(redis.call('HGET', KEYS[3], sym))
+    if mn == nil or p < mn then redis.call('HSET', KEYS[3], sym, raw) end
+    n = n + 1
+  end
+end
+return n
+"""
+
+# KEYS: held hash, last-rolled-day string. ARGV: ISO day or ''. ISO dates order like strings.
+_LUA_ROLL_DAY = """
+if ARGV[1] ~= '' then
+  local last = redis.call('GET', KEYS[2])
+  if last and ARGV[1] <= last then return 0 end
+  redis.call('SET', KEYS[2], ARGV[1])
+end
+local syms = redis.call('HKEYS', KEYS[1])
+for i = 1, #syms do redis.call('HINCRBY', KEYS[1], syms[i], 1) end
+return #syms
+"""
+
+_POSITION_PARTS = ("held", "entry", "max", "min")
+
+
+def mask_redis_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class _RedisSubscription(RunEventSubscription):
+    def __init__(self, store: RedisHotStore, channel: str) -> None:
+        self._store = store
+        with store._errors("subscribe"):
+            self._pubsub = store.client.pubsub()
+            self._pubsub.subscribe(channel)
+            # Wait for the server's confirmation: events published after this returns are delivered.
+            deadline = time.monotonic() + 5.0
+            while time.monotonic() < deadline:
+                msg = self._pubsub.get_message(timeout=0.5)
+                if msg and msg["type"] == "subscribe":
+                    return
+        raise HotStoreUnavailable(
+            f"hot store {store.masked_url}: no confirmation for subscribing to {channel}"
+        )
+
+    def get(self, timeout: float = 1.0) -> dict[str, Any] | None:
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._store._errors("listen"):
+            while True:
+                remaining = deadline - time.monotonic()
+                msg = self._pubsub.get_message(timeout=max(0.0, remaining))
+                if msg and msg["type"] == "message":
+                    return json.loads(msg["data"])
+                if remaining <= 0:
+                    return None
+
+    def close(self) -> None:
+        try:
+            self._pubsub.close()
+        except Exception:  # closing a broken connection must not mask the original problem
+            log.debug("closing pubsub failed", exc_info=True)
+
+
+class RedisHotStore(HotStore):
+    """Hot store in Redis. Keys start with `prefix` (default "qp:"); tests use a unique prefix.
+
+    Layout: `quote:{symbol}` is a JSON string; `chg:{freq}:{symbol}` is a float string; each position
+    field is one hash per account (`pos:{account}:held|entry|max|min`, keyed by symbol), so a single
+    Lua script updates all positions of an account atomically and declares every key it touches.
+    The client has short timeouts and a single quick retry, so an unreachable Redis fails in
+    milliseconds instead of blocking a run.
+    """
+
+    backend = "redis"
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "qp:",
+        ttl: TTLPolicy | None = None,
+        session_ttl: float | None = None,
+        connect_timeout: float = 0.25,
+        socket_timeout: float = 1.0,
+        client: Any = None,
+    ) -> None:
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        self.masked_url = mask_redis_url(url)
+        self.url = self.masked_url  # what logs and pings show; the client keeps the real one
+        self.prefix = prefix
+        self.ttl = ttl or TTLPolicy(session_ttl=300.0 if session_ttl is None else session_ttl)
+        self.client = client or redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=connect_timeout,
+            socket_timeout=socket_timeout,
+            retry=Retry(NoBackoff(), 1),  # one immediate retry heals a connection dropped while pooled
+            health_check_interval=30,
+        )
+        self._update_prices = self.client.register_script(_LUA_UPDATE_PRICES)
+        self._roll_day = self.client.register_script(_LUA_ROLL_DAY)
+
+    def __repr__(self) -> str:
+        return f"RedisHotStore({self.masked_url!r}, prefix={self.prefix!r})"
+
+    @contextmanager
+    def _errors(self, op: str) -> Iterator[None]:
+        import redis
+
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as err:
+            raise HotStoreUnavailable(f"hot store {self.masked_url}: {op}: {err}") from err
+        except redis.RedisError as err:
+            raise HotStoreError(f"hot store {self.masked_url}: {op}: {err}") from err
+
+    def _k(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    def _pos_keys(self, account: str) -> dict[str, str]:
+        _check_name("account", account)
+        return {part: self._k("pos", account, part) for part in _POSITION_PARTS}
+
+    # quotes ------------------------------------------------------------------------------------
+    def set_latest_quotes(self, df: pd.DataFrame, *, now: pd.Timestamp | None = None) -> int:
+        docs = encode_quotes(df)
+        if not docs:
+            return 0
+        ttl_ms = int(self.ttl.seconds(now) * 1000)
+        with self._errors("set_latest_quotes"):
+            pipe = self.client.pipeline(transaction=False)
+            for sym, doc in docs.items():
+                pipe.set(self._k("quote", sym), doc, px=ttl_ms)
+            pipe.execute()
+        return len(docs)
+
+    def get_latest_quotes(self, symbols: Iterable[str]) -> pd.DataFrame:
+        syms = _unique(symbols)
+        if not syms:
+            return RAW_QUOTES.empty()
+        with self._errors("get_latest_quotes"):
+            docs = self.client.mget([self._k("quote", s) for s in syms])
+        return decode_quotes([d for d in docs if d is not None])
+
+    def quote_ttl(self, symbol: str) -> float | None:
+        with self._errors("quote_ttl"):
+            ms = self.client.pttl(self._k("quote", symbol))
+        return ms / 1000 if ms is not None and ms > 0 else None
+
+    # change rates ------------------------------------------------------------------------------
+    def set_change_rates(self, df: pd.DataFrame, *, now: pd.Timestamp | None = None) -> int:
+        items = _rate_items(df)
+        if not items:
+            return 0
+        ttls = {f: int(self.ttl.seconds(now, floor=2 * sec) * 1000) for f, sec in CHANGE_FREQS.items()}
+        with self._errors("set_change_rates"):
+            pipe = self.client.pipeline(transaction=False)
+            for freq, sym, value in items:
+                pipe.set(self._k("chg", freq, sym), repr(value), px=ttls[freq])
+            pipe.execute()
+        return len(items)
+
+    def get_change_rates(self, symbols: Iterable[str]) -> pd.DataFrame:
+        syms = _unique(symbols)
+        if not syms:
+            return _rates_frame({})
+        keys = [self._k("chg", f, s) for f in CHANGE_FREQS for s in syms]
+        with self._errors("get_change_rates"):
+            values = self.client.mget(keys)
+        rows: dict[str, dict[str, float]] = {}
+        for i, freq in enumerate(CHANGE_FREQS):
+            for sym, value in zip(syms, values[i * len(syms) : (i + 1) * len(syms)], strict=True):
+                if value is not None:
+                    rows.setdefault(sym, {})[f"change_{freq}"] = float(value)
+        return _rates_frame({s: rows[s] for s in syms if s in rows})
+
+    # positions ---------------------------------------------------------------------------------
+    def open_position(
+        self, account: str, symbol: str, entry_price: float, *, held_days: int = 0
+    ) -> PositionState:
+        _check_name("symbol", symbol)
+        keys, p = self._pos_keys(account), float(entry_price)
+        with self._errors("open_position"):
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hset(keys["held"], symbol, int(held_days))
+            for part in ("entry", "max", "min"):
+                pipe.hset(keys[part], symbol, repr(p))
+            pipe.execute()
+        return PositionState(account, symbol, int(held_days), p, p, p)
+
+    def close_position(self, account: str, symbol: str) -> bool:
+        keys = self._pos_keys(account)
+        with self._errors("close_position"):
+            pipe = self.client.pipeline(transaction=True)
+            for part in _POSITION_PARTS:
+                pipe.hdel(keys[part], symbol)
+            removed = pipe.execute()
+        return any(removed)
+
+    def get_position(self, account: str, symbol: str) -> PositionState | None:
+        keys = self._pos_keys(account)
+        with self._errors("get_position"):
+            pipe = self.client.pipeline(transaction=True)  # MULTI: a consistent snapshot of the four fields
+            for part in _POSITION_PARTS:
+                pipe.hget(keys[part], symbol)
+            held, entry, mx, mn = pipe.execute()
+        if entry is None:
+            return None
+        return PositionState(account, symbol, int(held or 0), float(entry), float(mx), float(mn))
+
+    def get_positions(self, account: str) -> dict[str, PositionState]:
+        keys = self._pos_keys(account)
+        with self._errors("get_positions"):
+            pipe = self.client.pipeline(transaction=True)
+            for part in _POSITION_PARTS:
+                pipe.hgetall(keys[part])
+            held, entry, mx, mn = pipe.execute()
+        return {
+            s: PositionState(
+                account, s, int(held.get(s, 0)), float(e), float(mx.get(s, e)), float(mn.get(s, e))
+            )
+            for s, e in entry.items()
+        }
+
+    def update_position_prices(self, account: str, prices: Mapping[str, float]) -> int:
+        keys = self._pos_keys(account)
+        args: list[str] = []
+        for sym, p in _prices(prices):
+            args += [sym, repr(p)]
+        if not args:
+            return 0
+        with self._errors("update_position_prices"):
+            return int(self._update_prices(keys=[keys["entry"], keys["max"], keys["min"]], args=args))
+
+    def roll_day(self, account: str, day: dt.date | str | None = None) -> int:
+        keys = self._pos_keys(account)
+        with self._errors("roll_day"):
+            n = self._roll_day(keys=[keys["held"], self._k("pos", account, "rolled")], args=[str(day or "")])
+        return int(n)
+
+    # run events --------------------------------------------------------------------------------
+    def publish_run_event(self, run_id: str, event: Mapping[str, Any]) -> int:
+        with self._errors("publish_run_event"):
+            return int(self.client.publish(run_channel(run_id), _event_payload(run_id, event)))
+
+    def subscribe_run_events(self, run_id: str) -> RunEventSubscription:
+        return _RedisSubscription(self, run_channel(run_id))
+
+    # admin -------------------------------------------------------------------------------------
+    def ping(self) -> HotPing:
+        with self._errors("ping"):
+            t0 = time.perf_counter()
+            self.client.ping()
+            latency = (time.perf_counter() - t0) * 1000
+            version = self.client.info("server").get("redis_version")
+        return HotPing(self.masked_url, self.backend, True, version, round(latency, 3))
+
+    def delete_prefix(self) -> int:
+        """Delete every key under this store's prefix (SCAN, never KEYS); for tests and resets."""
+        n = 0
+        with self._errors("delete_prefix"):
+            batch = []
+            for key in self.client.scan_iter(match=self.prefix.replace("*", r"\*") + "*", count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    n += self.client.unlink(*batch)
+                    batch = []
+            if batch:
+                n += self.client.unlink(*batch)
+        return n
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def hot_store_from_url(url: str, **options: Any) -> HotStore:
+    """`memory://` -> MemoryHotStore, `redis://` / `rediss://` / `unix://` -> RedisHotStore."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else url.lower()
+    if scheme == "memory":
+        return MemoryHotStore(**options)
+    if scheme in ("redis", "rediss", "unix"):
+        return RedisHotStore(url, **options)
+    raise ValueError(f"hot store URL must be memory:// or redis://host:port/db, got {mask_redis_url(url)!r}")
+
+
+# ---------------------------------------------------------------------------------- resilient
+
+
+class _NoEvents(RunEventSubscription):
+    """Stands in for a subscription while the hot store is down: a channel on which nothing arrives."""
+
+    def get(self, timeout: float = 1.0) -> dict[str, Any] | None:
+        time.sleep(max(0.0, timeout))
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class ResilientHotStore(HotStore):
+    """Wraps a hot store so that its outages degrade the platform instead of failing runs.
+
+    When the primary is unreachable (`HotStoreUnavailable`):
+    - quote reads return `fallback_reader(symbols)` (e.g. latest quotes from the cold tier) or an
+      empty frame, and other reads return "nothing cached" (empty frame, None, {});
+    - writes are skipped and counted in `skipped_writes`, and one warning is logged per outage;
+    - a circuit breaker opens for `cooldown` seconds, doubling with each consecutive failure up to
+      `max_cooldown`, so an outage costs one failed connection per cooldown and not one per call.
+    Other store errors (e.g. Redis out of memory) are logged and degrade the same way without
+    opening the circuit. Invalid arguments still raise ValueError, because those are bugs in the
+    caller.
+
+    Position reads return None/{} during an outage. Check `available` if a decision must not rely
+    on a missing position.
+    """
+
+    def __init__(
+        self,
+        primary: HotStore,
+        fallback_reader: FallbackReader | None = None,
+        *,
+        cooldown: float = 1.0,
+        max_cooldown: float = 30.0,
+        fill_misses: bool = False,
+    ) -> None:
+        self.primary = primary
+        self.fallback_reader = fallback_reader
+        self.cooldown, self.max_cooldown = cooldown, max_cooldown
+        self.fill_misses = fill_misses
+        self.url, self.backend, self.ttl = primary.url, f"resilient({primary.backend})", primary.ttl
+        self.skipped_writes = 0
+        self.fallback_reads = 0
+        self._failures = 0
+        self._open_until = 0.0
+        self._outage_skips = 0
+        self._lock = threading.Lock()
+
+    @property
+    def available(self) -> bool:
+        """False while the circuit is open (the primary failed recently)."""
+        return time.monotonic() >= self._open_until
+
+    def _trip(self, err: HotStoreError) -> None:
+        with self._lock:
+            self._failures += 1
+            wait = min(self.max_cooldown, self.cooldown * 2 ** (self._failures - 1))
+            self._open_until = time.monotonic() + wait
+            first = self._failures == 1
+        if first:
+            log.warning("hot store unavailable, degrading for %.1fs (cache writes skipped): %s", wait, err)
+
+    def _recovered(self) -> None:
+        if self._failures:
+            with self._lock:
+                skipped, self._failures, self._outage_skips = self._outage_skips, 0, 0
+            log.warning("hot store %s is back; %d cache writes were skipped meanwhile", self.url, skipped)
+
+    def _call(self, op: str, fn: Callable[[], T], degraded: Callable[[], T], *, write: bool) -> T:
+        if self.available:
+            try:
+                result = fn()
+            except HotStoreUnavailable as err:
+                self._trip(err)
+            except HotStoreError as err:
+                log.warning("hot store %s: %s failed, degrading: %s", self.url, op, err)
+            else:
+                self._recovered()
+                return result
+        if write:
+            with self._lock:
+                self.skipped_writes += 1
+                self._outage_skips += 1
+            log.debug("hot store %s unavailable: skipped %s", self.url, op)
+        return degraded()
+
+    def _fallback_quotes(self, symbols: list[str]) -> pd.DataFrame:
+        if self.fallback_reader is None or not symbols:
+            return RAW_QUOTES.empty()
+        with self._lock:
+            self.fallback_reads += 1
+        try:
+            return self.fallback_reader(symbols)
+        except Exception:  # the fallback is best-effort too
+            log.warning("hot store fallback reader failed", exc_info=True)
+            return RAW_QUOTES.empty()
+
+    def set_latest_quotes(self, df: pd.DataFrame, *, now: pd.Timestamp | None = None) -> int:
+        _check_columns(df, "quotes")  # argument errors raise, whatever the primary's state
+        return self._call(
+            "set_latest_quotes", lambda: self.primary.set_latest_quotes(df, now=now), lambda: 0, write=True
+        )
+
+    def get_latest_quotes(self, symbols: Iterable[str]) -> pd.DataFrame:
+        syms = _unique(symbols)
+        hit = self._call(
+            "get_latest_quotes", lambda: self.primary.get_latest_quotes(syms), lambda: None, write=False
+        )
+        if hit is None:
+            return self._fallback_quotes(syms)
+        if self.fill_misses and len(hit) < len(syms):
+            cached = set(hit["symbol"])
+            missing = [s for s in syms if s not in cached]
+            extra = self._fallback_quotes(missing)
+            if not extra.empty:
+                hit = pd.concat([hit, extra], ignore_index=True) if not hit.empty else extra
+        return hit
+
+    def quote_ttl(self, symbol: str) -> float | None:
+        return self._call("quote_ttl", lambda: self.primary.quote_ttl(symbol), lambda: None, write=False)
+
+    def set_change_rates(self, df: pd.DataFrame, *, now: pd.Timestamp | None = None) -> int:
+        _check_columns(df, "change rates", CHANGE_COLUMNS)
+        return self._call(
+            "set_change_rates", lambda: self.primary.set_change_rates(df, now=now), lambda: 0, write=True
+        )
+
+    def get_change_rates(self, symbols: Iterable[str]) -> pd.DataFrame:
+        syms = _unique(symbols)
+        return self._call(
+            "get_change_rates",
+            lambda: self.primary.get_change_rates(syms),
+            lambda: _rates_frame({}),
+            write=False,
+        )
+
+    def open_position(
+        self, account: str, symbol: str, entry_price: float, *, held_days: int = 0
+    ) -> PositionState:
+        p = float(entry_price)
+        return self._call(
+            "open_position",
+            lambda: self.primary.open_position(account, symbol, p, held_days=held_days),
+            lambda: PositionState(account, symbol, int(held_days), p, p, p),
+            write=True,
+        )
+
+    def close_position(self, account: str, symbol: str) -> bool:
+        return self._call(
+            "close_position", lambda: self.primary.close_position(account, symbol), lambda: False, write=True
+        )
+
+    def get_position(self, account: str, symbol: str) -> PositionState | None:
+        return self._call(
+            "get_position", lambda: self.primary.get_position(account, symbol), lambda: None, write=False
+        )
+
+    def get_positions(self, account: str) -> dict[str, PositionState]:
+        return self._call("get_positions", lambda: self.primary.get_positions(account), dict, write=False)
+
+    def update_position_prices(self, account: str, prices: Mapping[str, float]) -> int:
+        return self._call(
+            "update_position_prices",
+            lambda: self.primary.update_position_prices(account, prices),
+            lambda: 0,
+            write=True,
+        )
+
+    def roll_day(self, account: str, day: dt.date | str | None = None) -> int:
+        return self._call("roll_day", lambda: self.primary.roll_day(account, day), lambda: 0, write=True)
+
+    def publish_run_event(self, run_id: str, event: Mapping[str, Any]) -> int:
+        return self._call(
+            "publish_run_event", lambda: self.primary.publish_run_event(run_id, event), lambda: 0, write=True
+        )
+
+    def subscribe_run_events(self, run_id: str) -> RunEventSubscription:
+        return self._call(
+            "subscribe_run_events", lambda: self.primary.subscribe_run_events(run_id), _NoEvents, write=False
+        )
+
+    def ping(self) -> HotPing:
+        """Always asks the primary (a health probe bypasses the breaker) and never raises."""
+        try:
+            result = self.primary.ping()
+        except HotStoreError as err:
+            return HotPing(self.url, self.backend, False, error=str(err))
+        self._open_until = 0.0
+        self._recovered()
+        return result
+
+    def close(self) -> None:
+        self.primary.close()

@@ -1,0 +1,1 @@
+"""Warm-tier schema revisions, applied in order by `WarmStore.migrate()`."""
