@@ -1,0 +1,36 @@
+"""Backtest engine core: numpy/numba kernels, strategy registry, metrics and grid search.
+
+The public entry point is `quant_platform.backtest`; this package must not import dagster.
+"""
+
+from .data import Bars, Panel, prepare_bars, prepare_panel
+from .metrics import STAT_NAMES
+from .runner import BacktestResult, run
+from .settings import BacktestSettings
+from .strategies import (
+    STRATEGIES,
+    Param,
+    StrategySpec,
+    expand_grid,
+    get_strategy,
+    register_strategy,
+    validate_params,
+)
+
+__all__ = [
+    "STAT_NAMES",
+    "STRATEGIES",
+    "BacktestResult",
+    "BacktestSettings",
+    "Bars",
+    "Panel",
+    "Param",
+    "StrategySpec",
+    "expand_grid",
+    "get_strategy",
+    "prepare_bars",
+    "prepare_panel",
+    "register_strategy",
+    "run",
+    "validate_params",
+]
