@@ -30,8 +30,10 @@ def _instance():
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():  # `make` installs the repository's dagster.yaml; outside it, a minimal one
-        config.write_text("# Local instance written by quant-platform; see dagster.yaml in the repository.\n"
-                          "telemetry:\n  enabled: false\n")
+        config.write_text(
+            "# Local instance written by quant-platform; see dagster.yaml in the repository.\n"
+            "telemetry:\n  enabled: false\n"
+        )
     return dg.DagsterInstance.get()
 
 
@@ -56,7 +58,10 @@ def run(
     defs = build_definitions(resources={"market": SyntheticMarketResource(n_symbols=symbols)})
     instance = _instance()
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
         console=console,
     ) as progress:
         task = progress.add_task("trading days", total=len(days))
@@ -67,7 +72,11 @@ def run(
             progress.advance(task, len(part))
 
         result = run_range(
-            defs, days, chunk_size=chunk, instance=instance, on_chunk=advance,
+            defs,
+            days,
+            chunk_size=chunk,
+            instance=instance,
+            on_chunk=advance,
             log_level="DEBUG" if verbose else "WARNING",
         )
     _summary(days, symbols, result)

@@ -4,7 +4,7 @@ Resources are chosen per deployment (`QP_DEPLOYMENT=local|prod`, see `quant_plat
 local runs every store embedded with the in-process executor; prod talks to servers.
 
 Where things are: assets in `quant_platform/assets/` (one module per kind of data: market_data,
-bars, klines, qa), the stores behind them in `quant_platform/resources/` -> `quant_platform/storage/`.
+bars, klines, qa, backtests), the stores behind them in `quant_platform/resources/` -> `quant_platform/storage/`.
 """
 
 from __future__ import annotations
@@ -14,14 +14,22 @@ from collections.abc import Mapping
 import dagster as dg
 
 from quant_platform import jobs, schedules
-from quant_platform.assets import bars, klines, market_data, qa
+from quant_platform.assets import backtests, bars, klines, market_data, qa
 from quant_platform.resources import build_resources
 from quant_platform.settings import LOCAL, deployment
 
-ASSETS = [market_data.raw_quotes, bars.intraday_bars_assets, klines.klines_daily, qa.qa_report]
+ASSETS = [
+    market_data.raw_quotes,
+    bars.intraday_bars_assets,
+    klines.klines_daily,
+    qa.qa_report,
+    backtests.backtest_runs,
+]
 
 
-def build_definitions(resources: Mapping[str, object] | None = None, kind: str | None = None) -> dg.Definitions:
+def build_definitions(
+    resources: Mapping[str, object] | None = None, kind: str | None = None
+) -> dg.Definitions:
     """Definitions for a deployment; `resources` overrides individual resources (CLI options, tests)."""
     kind = kind or deployment()
     return dg.Definitions(

@@ -22,6 +22,12 @@ intraday_job = dg.define_asset_job(
     description="Refresh today's quotes and intraday bars during trading sessions.",
 )
 
+backtest_job = dg.define_asset_job(
+    "backtests",
+    selection=dg.AssetSelection.assets("backtest_runs"),
+    description="Backtest the configured strategy over the latest klines; records the run.",
+)
+
 
 def all_jobs() -> list:
-    return [market_data_job, intraday_job]
+    return [market_data_job, intraday_job, backtest_job]

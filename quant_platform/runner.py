@@ -39,7 +39,9 @@ def trading_days(start: str | dt.date, end: str | dt.date) -> list[dt.date]:
     days = [d for d in get_calendar(calendar_name()).sessions(s, e) if d.isoformat() in keys]
     if not days:
         first, last = daily_partitions.get_first_partition_key(), daily_partitions.get_last_partition_key()
-        raise ValueError(f"no {calendar_name()} trading days between {s} and {e} (partitions: {first} .. {last})")
+        raise ValueError(
+            f"no {calendar_name()} trading days between {s} and {e} (partitions: {first} .. {last})"
+        )
     return days
 
 

@@ -8,8 +8,9 @@ from quant_platform.cli import app
 
 def test_run_materializes_range_and_records_runs(qp_home):
     runner = CliRunner()
-    result = runner.invoke(app, ["run", "--start", "2024-09-27", "--end", "2024-10-08", "--symbols", "4",
-                                 "--chunk", "2"])
+    result = runner.invoke(
+        app, ["run", "--start", "2024-09-27", "--end", "2024-10-08", "--symbols", "4", "--chunk", "2"]
+    )
     assert result.exit_code == 0, result.output
     assert "3 trading days" in result.output and "2024-10-08" in result.output
     assert "klines_daily" in result.output and "Telemetry" not in result.output

@@ -173,6 +173,52 @@ QUARANTINE = TableSchema(
     order_by=("table_name", "trade_date", "rule"),
 )
 
+_RUN_ID = Column("run_id", "String", STR, "Backtest run id (the warm tier's run record)")
+
+BACKTEST_EQUITY = TableSchema(
+    name="backtest_equity",
+    doc="Equity curve of a backtest run per symbol; symbol '*' is the run's whole portfolio.",
+    columns=(
+        _RUN_ID,
+        _SYMBOL,
+        Column("ts", "DateTime64(3, 'UTC')", TS),
+        Column("equity", "Float64", "float64"),
+        Column("drawdown", "Float64", "float64", "equity / running peak - 1"),
+    ),
+    order_by=("run_id", "symbol", "ts"),
+    partition_by=None,
+)
+
+BACKTEST_TRADES = TableSchema(
+    name="backtest_trades",
+    doc="Round-trip trades of a backtest run; is_open marks a position marked to the last close.",
+    columns=(
+        _RUN_ID,
+        _SYMBOL,
+        Column("entry_time", "DateTime64(3, 'UTC')", TS),
+        Column("exit_time", "DateTime64(3, 'UTC')", TS),
+        Column("entry_price", "Float64", "float64"),
+        Column("exit_price", "Float64", "float64"),
+        Column("size", "Float64", "float64", "Units; negative for a short"),
+        Column("pnl", "Float64", "float64", "After all fees"),
+        Column("commission", "Float64", "float64", "Entry and exit fees incl. stamp duty"),
+        Column("is_open", "Bool", "bool"),
+    ),
+    order_by=("run_id", "symbol", "entry_time"),
+    partition_by=None,
+)
+
 COLD_TABLES: dict[str, TableSchema] = {
-    s.name: s for s in (RAW_QUOTES, BARS_1M, BARS_5M, BARS_15M, KLINES_DAILY, QA_METRICS, QUARANTINE)
+    s.name: s
+    for s in (
+        RAW_QUOTES,
+        BARS_1M,
+        BARS_5M,
+        BARS_15M,
+        KLINES_DAILY,
+        QA_METRICS,
+        QUARANTINE,
+        BACKTEST_EQUITY,
+        BACKTEST_TRADES,
+    )
 }

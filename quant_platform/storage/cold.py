@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 STAGE_MARK = "__stage_"
+DAYS_PER_INSERT = 50  # ClickHouse refuses inserts touching more than 100 partitions at once
 
 
 class ColdStoreError(RuntimeError):
@@ -216,9 +217,8 @@ class ColdStore:
         stage = self.table(stage_name)
         self.client.command(self.create_table_sql(schema, stage_name))
         try:
-            if len(df):
-                self.client.insert_df(stage, df)
             present = set(pd.DatetimeIndex(df["trade_date"]).date) if len(df) else set()
+            self._insert_by_day_chunks(stage, df, sorted(present))
             for day in days:
                 verb = "REPLACE" if day in present else "DROP"
                 source = f" FROM {stage}" if day in present else ""
@@ -227,12 +227,41 @@ class ColdStore:
             self.client.command(f"DROP TABLE IF EXISTS {stage}")
         return len(df)
 
+    def _insert_by_day_chunks(self, table: str, df: pd.DataFrame, days: list[dt.date]) -> None:
+        """Insert in blocks of at most DAYS_PER_INSERT partitions (ClickHouse caps partitions per block)."""
+        if len(days) <= DAYS_PER_INSERT:
+            if len(df):
+                self.client.insert_df(table, df)
+            return
+        day_of_row = pd.DatetimeIndex(df["trade_date"]).date
+        for i in range(0, len(days), DAYS_PER_INSERT):
+            chunk = set(days[i : i + DAYS_PER_INSERT])
+            self.client.insert_df(table, df[[d in chunk for d in day_of_row]])
+
     def append(self, schema: TableSchema, df: pd.DataFrame) -> int:
         """Plain insert, for tables keyed by a unique run id (backtest outputs)."""
         df = schema.conform(df)
         if len(df):
             self.client.insert_df(self.table(schema.name), df)
         return len(df)
+
+    def delete_run(self, run_id: str, tables: Sequence[str] = ("backtest_equity", "backtest_trades")) -> None:
+        """Remove a backtest run's rows (a failed attempt's partial output) from run-keyed tables."""
+        for name in tables:
+            self.client.command(
+                f"DELETE FROM {self.table(name)} WHERE run_id = {{run_id:String}}",
+                parameters={"run_id": run_id},
+            )
+
+    def read_run(self, name: str, run_id: str) -> pd.DataFrame:
+        """All rows of one backtest run from a run-keyed table (equity, trades)."""
+        schema = COLD_TABLES[name]
+        df = self.query_df(
+            f"SELECT {', '.join(schema.names)} FROM {self.table(name)} WHERE run_id = {{run_id:String}} "
+            f"ORDER BY {', '.join(schema.order_by)}",
+            {"run_id": run_id},
+        )
+        return schema.conform(df) if len(df) else schema.empty()
 
     # -- reads -----------------------------------------------------------------------------
     def query_df(self, sql: str, parameters: dict | None = None) -> pd.DataFrame:

@@ -8,20 +8,33 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from quant_platform.definitions import ASSETS, build_definitions
 from quant_platform.partitions import daily_partitions
-from quant_platform.resources import ClickHouseResource, SyntheticMarketResource
+from quant_platform.resources import (
+    ClickHouseResource,
+    HotCacheResource,
+    SyntheticMarketResource,
+    WarehouseResource,
+)
 from quant_platform.storage.cold import ColdStore
 
 DAYS = [dt.date(2024, 9, 30), dt.date(2024, 10, 8)]  # consecutive sessions around National Day
 TABLES = ["raw_quotes", "bars_1m", "bars_5m", "bars_15m", "klines_daily", "qa_metrics"]
 
 
-def _materialize(dsn, start, end, instance=None):
-    resources = {
+def _resources(dsn, qp_home=None):
+    return {
         "clickhouse": ClickHouseResource(dsn=dsn),
         "market": SyntheticMarketResource(n_symbols=6, snapshot_seconds=30),
+        "warehouse": WarehouseResource(
+            url=f"sqlite:///{qp_home}/warehouse.sqlite" if qp_home else "sqlite://"
+        ),
+        "hot": HotCacheResource(),
     }
+
+
+def _materialize(dsn, start, end, instance=None):
     tags = {ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end}
-    return dg.materialize(ASSETS, resources=resources, tags=tags, instance=instance)
+    daily = [a for a in ASSETS if a.partitions_def is not None]
+    return dg.materialize(daily, resources=_resources(dsn), tags=tags, instance=instance)
 
 
 def _counts(dsn):
@@ -52,8 +65,10 @@ def test_whole_graph_for_two_partitions_and_rematerialize(chdb_dsn):
 
 def test_metadata_is_useful(chdb_dsn):
     result = _materialize(chdb_dsn, "2024-10-08", "2024-10-08")
-    by_key = {e.materialization.asset_key.to_user_string(): e.materialization.metadata for e in
-              result.get_asset_materialization_events()}
+    by_key = {
+        e.materialization.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
     assert by_key["raw_quotes"]["dagster/row_count"].value > 0
     assert "preview" in by_key["bars_1m"] and "time_range" in by_key["bars_1m"]
     assert by_key["klines_daily"]["volume_mismatch_vs_1m_bars"].value == 0
@@ -74,8 +89,10 @@ def test_definitions_load_and_lineage():
     assert graph.get(key("bars_1m")).parent_keys == {key("raw_quotes")}
     assert graph.get(key("klines_daily")).parent_keys == {key("raw_quotes"), key("bars_1m")}
     assert key("klines_daily") in graph.get(key("qa_report")).parent_keys
+    assert graph.get(key("backtest_runs")).parent_keys == {key("klines_daily")}
     defs.resolve_job_def("market_data_daily")
     defs.resolve_job_def("intraday_refresh")
+    defs.resolve_job_def("backtests")
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,9 @@ def test_bars_match_reference(quotes, freq, minutes):
     assert list(ours["symbol"]) == list(ref["symbol"])
     assert (ours["ts"].values == pd.DatetimeIndex(ref["ts"]).values).all()
     for col in ["open", "high", "low", "close", "volume", "amount", "change_rate"]:
-        np.testing.assert_allclose(ours[col].to_numpy(float), ref[col].to_numpy(float), rtol=1e-12, err_msg=col)
+        np.testing.assert_allclose(
+            ours[col].to_numpy(float), ref[col].to_numpy(float), rtol=1e-12, err_msg=col
+        )
 
 
 def test_bar_labels_follow_a_share_convention(quotes):
@@ -74,9 +76,13 @@ def test_bar_labels_follow_a_share_convention(quotes):
 
 
 def test_boundary_snapshots_open_the_next_bar():
-    ts = pd.to_datetime(
-        ["2024-10-08 09:30:00", "2024-10-08 09:31:00", "2024-10-08 13:00:00", "2024-10-08 13:00:30"]
-    ).tz_localize("Asia/Shanghai").tz_convert("UTC")
+    ts = (
+        pd.to_datetime(
+            ["2024-10-08 09:30:00", "2024-10-08 09:31:00", "2024-10-08 13:00:00", "2024-10-08 13:00:30"]
+        )
+        .tz_localize("Asia/Shanghai")
+        .tz_convert("UTC")
+    )
     q = pd.DataFrame(
         {
             "symbol": "600000.SH",

@@ -41,7 +41,9 @@ def test_replace_is_idempotent_and_round_trips(cold, quotes):
 
 def test_replacing_one_day_leaves_the_other(cold, quotes):
     cold.replace_partitions(RAW_QUOTES, quotes, [D1, D2])
-    fewer = quotes[(quotes["trade_date"] == pd.Timestamp(D2)) & (quotes["symbol"] == quotes["symbol"].iloc[0])]
+    fewer = quotes[
+        (quotes["trade_date"] == pd.Timestamp(D2)) & (quotes["symbol"] == quotes["symbol"].iloc[0])
+    ]
     cold.replace_partitions(RAW_QUOTES, fewer, [D2])
     assert cold.count_by_day("raw_quotes", [D1, D2]) == {D1: 720, D2: 240}
 
