@@ -4,7 +4,8 @@ Resources are chosen per deployment (`QP_DEPLOYMENT=local|prod`, see `quant_plat
 local runs every store embedded with the in-process executor; prod talks to servers.
 
 Where things are: assets in `quant_platform/assets/` (one module per kind of data: market_data,
-bars, klines, qa, backtests), the stores behind them in `quant_platform/resources/` -> `quant_platform/storage/`.
+bars, klines, qa, backtests), the stores behind them in `quant_platform/resources/` ->
+`quant_platform/storage/`.
 """
 
 from __future__ import annotations
