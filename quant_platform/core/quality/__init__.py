@@ -1,0 +1,77 @@
+"""Data-quality rules without orchestration: row rules, table rules and QA report metrics.
+
+`quant_platform.quality` is the public facade; Great Expectations suites live in
+`quant_platform.checks.gx_suites` (imported lazily, GX is slow to import).
+"""
+
+from quant_platform.core.quality.kinds import resolve
+from quant_platform.core.quality.report import (
+    calendar_gaps,
+    completeness_by_symbol,
+    kline_calendar_gaps,
+    markdown_table,
+    partition_metrics,
+    plot_completeness,
+    plot_quarantine,
+    plot_trend,
+    qa_trend,
+    return_outliers,
+    robust_zscore,
+    stale_runs,
+    summary_markdown,
+    trend_markdown,
+)
+from quant_platform.core.quality.rules import (
+    RULES,
+    PriceLimit,
+    SplitResult,
+    split_bars,
+    split_frame,
+    split_klines,
+    split_quotes,
+    to_quarantine_table,
+)
+from quant_platform.core.quality.table_rules import (
+    QualityOutcome,
+    TableCheck,
+    evaluate,
+    expected_rows,
+    klines_completeness,
+    quarantine_check,
+    row_count,
+    universe_coverage,
+)
+
+__all__ = [
+    "RULES",
+    "PriceLimit",
+    "QualityOutcome",
+    "SplitResult",
+    "TableCheck",
+    "calendar_gaps",
+    "completeness_by_symbol",
+    "evaluate",
+    "expected_rows",
+    "kline_calendar_gaps",
+    "klines_completeness",
+    "markdown_table",
+    "partition_metrics",
+    "plot_completeness",
+    "plot_quarantine",
+    "plot_trend",
+    "qa_trend",
+    "quarantine_check",
+    "resolve",
+    "return_outliers",
+    "robust_zscore",
+    "row_count",
+    "split_bars",
+    "split_frame",
+    "split_klines",
+    "split_quotes",
+    "stale_runs",
+    "summary_markdown",
+    "to_quarantine_table",
+    "trend_markdown",
+    "universe_coverage",
+]

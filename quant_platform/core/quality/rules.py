@@ -1,0 +1,918 @@
+"""Row rules: split one partition into clean rows and quarantined rows.
+
+Every input row ends up in exactly one of the two outputs, so a bad value never takes good rows down
+with it and nothing is silently dropped. The split runs in three stages:
+
+1. Frame level (raises, because nothing row-wise can fix it): a missing schema column, a naive
+   `datetime64` ts column, a numeric ts column. Extra columns are dropped and listed in
+   `SplitResult.warnings`; a tz-aware ts in another zone is converted to UTC (also noted).
+2. Per-row rules, evaluated on every row: values are coerced one by one (a string in a numeric
+   column quarantines that row only), then every rule in `RULES` order is applied. A row failing
+   several rules gets the first one as `rule` and all of their reasons joined with "; " as `reason`.
+3. Sequence rules, on the rows that passed stage 2: duplicated keys (the first copy in input order
+   is kept) and, for quotes, cumulative volume/amount decreasing within a day (the fewest snapshots
+   that make the day's series non-decreasing are quarantined). Input order does not matter: rows are
+   sorted by (symbol, ts), and only an inconsistency after sorting is quarantined.
+
+Clean rows are returned conformed to the table schema (exact columns and dtypes, sorted by the
+schema's key, fresh index). Quarantined rows keep the schema columns with their original values
+(before coercion) and original index labels, plus `rule` and `reason`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from quant_platform.core import markets
+from quant_platform.core.calendar import DateLike, TradingCalendar, get_calendar, to_date
+from quant_platform.core.quality.kinds import KLINES, QUOTES, bar_freq, freq_minutes, key_columns, resolve
+from quant_platform.core.schema import DATE, QUARANTINE, STR, TS, TableSchema
+
+log = logging.getLogger(__name__)
+
+RULES: dict[str, str] = {
+    "bad_type": "a value that cannot be read as its column's type (text in a numeric column, an "
+    "unparseable or naive timestamp, a non-integer volume, a non-text symbol)",
+    "missing_value": "a required value is null, NaN or an empty symbol",
+    "non_finite": "a numeric value is +inf or -inf (limit_up may be +inf: unlimited)",
+    "non_positive_price": "a price is <= 0 (bid/ask/limit_down: < 0)",
+    "negative_volume": "volume or amount < 0",
+    "high_lt_low": "high < low",
+    "ohlc_inconsistent": "high < max(open, close) or low > min(open, close); quotes use price for close",
+    "unknown_symbol": "symbol not in the expected universe (only when a universe is given)",
+    "trade_date_mismatch": "trade_date differs from the partition's trading day",
+    "outside_session": "ts outside the trading intervals of its trade_date (quotes: [start, end], "
+    "bars: (start, end] since bars are labelled by their end), or trade_date is not a trading day",
+    "bar_misaligned": "bar ts not on the bar-size grid (e.g. 10:03 for 5m bars)",
+    "price_limit": "price beyond prev_close * (1 +- limit) + half a tick; klines also against their "
+    "own limit_up/limit_down",
+    "change_rate_mismatch": "klines change_rate differs from close / prev_close - 1",
+    "duplicate": "another row has the same key (symbol+ts, klines: symbol+trade_date); the first copy "
+    "in input order is kept",
+    "cumulative_decrease": "quotes: cumulative volume or amount decreases within the day",
+}
+_ORDER = {name: i for i, name in enumerate(RULES)}
+
+PriceLimit = float | str | Mapping[str, float] | Callable[[str], float | None] | None
+"""A limit fraction for every symbol (0.10), 'board' (A-share board rules, `core.markets.price_limit`),
+a mapping symbol -> fraction (absent symbols are not checked), a callable, or None (rule off)."""
+
+_EPS = 1e-9
+_INT64_MIN = np.iinfo(np.int64).min
+
+
+@dataclass(frozen=True, eq=False)
+class SplitResult:
+    """Clean and quarantined rows of one partition. Unpacks as `clean, quarantined = split_quotes(df)`."""
+
+    clean: pd.DataFrame
+    quarantined: pd.DataFrame
+    table_name: str
+    trade_date: dt.date | None = None
+    rows_in: int = 0
+    rule_counts: dict[str, int] = field(default_factory=dict)
+    dropped_columns: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        yield self.clean
+        yield self.quarantined
+
+    @property
+    def quarantined_share(self) -> float:
+        return len(self.quarantined) / self.rows_in if self.rows_in else 0.0
+
+    @property
+    def metadata(self) -> dict:
+        """JSON-friendly summary for Dagster metadata and logs."""
+        return {
+            "table": self.table_name,
+            "trade_date": self.trade_date.isoformat() if self.trade_date else None,
+            "rows_in": self.rows_in,
+            "rows_clean": len(self.clean),
+            "rows_quarantined": len(self.quarantined),
+            "quarantined_share": round(self.quarantined_share, 6),
+            "quarantined_by_rule": dict(self.rule_counts),
+            "dropped_columns": list(self.dropped_columns),
+            "warnings": list(self.warnings),
+        }
+
+
+# --------------------------------------------------------------------------------------------------
+# public API
+
+
+def split_quotes(
+    df: pd.DataFrame,
+    *,
+    trade_date: DateLike | None = None,
+    calendar: str = "XSHG",
+    universe: Iterable[str] | None = None,
+    price_limit: PriceLimit = 0.10,
+    tick: float = 0.01,
+) -> SplitResult:
+    """Split Level-1 snapshots (RAW_QUOTES) into clean and quarantined rows.
+
+    `trade_date`: the partition's trading day; rows of another day are quarantined
+    (`trade_date_mismatch`). When None each row is checked against its own trade_date's session.
+    `price_limit`: see `PriceLimit`; use 'board' for the A-share board rules (10% main board, 20%
+    ChiNext/STAR, 30% BSE). `tick`: price increment; half a tick absorbs the exchange's rounding of
+    limit prices.
+    """
+    spec = _Spec(
+        schema=resolve(QUOTES),
+        positive=("price", "open", "high", "low", "prev_close"),
+        nonneg_optional=("bid", "ask"),
+        close="price",
+        limit_columns=("price", "open", "high", "low"),
+        cumulative=("volume", "amount"),
+    )
+    return _split(df, spec, trade_date, calendar, universe, price_limit=price_limit, tick=tick)
+
+
+def split_bars(
+    df: pd.DataFrame,
+    freq: str = "1m",
+    *,
+    trade_date: DateLike | None = None,
+    calendar: str = "XSHG",
+    universe: Iterable[str] | None = None,
+) -> SplitResult:
+    """Split intraday OHLCV bars (BARS_1M/5M/15M by `freq`) into clean and quarantined rows.
+
+    Bars carry no previous close, so the price-limit rule does not apply; `change_rate` may be NaN.
+    """
+    spec = _Spec(
+        schema=resolve("bars", freq),
+        positive=("open", "high", "low", "close"),
+        optional=("change_rate",),
+        close="close",
+        bar_minutes=freq_minutes(freq),
+    )
+    return _split(df, spec, trade_date, calendar, universe)
+
+
+def split_klines(
+    df: pd.DataFrame,
+    *,
+    trade_date: DateLike | None = None,
+    calendar: str = "XSHG",
+    universe: Iterable[str] | None = None,
+    price_limit: PriceLimit = None,
+    tick: float = 0.01,
+    change_rate_tol: float = 1e-4,
+) -> SplitResult:
+    """Split daily klines (KLINES_DAILY) into clean and quarantined rows.
+
+    high/low are always checked against the row's own limit_up/limit_down (when finite and > 0);
+    `price_limit` (default None) additionally checks open/high/low/close against prev_close.
+    `change_rate_tol`: absolute tolerance of change_rate vs close / prev_close - 1.
+    """
+    spec = _Spec(
+        schema=resolve(KLINES),
+        positive=("open", "high", "low", "close", "prev_close"),
+        optional=("limit_up", "limit_down"),
+        close="close",
+        limit_columns=("open", "high", "low", "close"),
+        own_limits=True,
+        change_rate_tol=change_rate_tol,
+    )
+    return _split(df, spec, trade_date, calendar, universe, price_limit=price_limit, tick=tick)
+
+
+def split_frame(kind: str, df: pd.DataFrame, *, freq: str | None = None, **kwargs) -> SplitResult:
+    """Dispatch on the table kind ('raw_quotes', 'bars_5m', 'bars' + freq, 'klines_daily', ...)."""
+    schema = resolve(kind, freq)
+    if schema.name == QUOTES:
+        return split_quotes(df, **kwargs)
+    if schema.name == KLINES:
+        return split_klines(df, **kwargs)
+    return split_bars(df, bar_freq(schema), **kwargs)
+
+
+def to_quarantine_table(
+    quarantined: pd.DataFrame | SplitResult,
+    table_name: str | None = None,
+    *,
+    trade_date: DateLike | None = None,
+) -> pd.DataFrame:
+    """Rows shaped for the QUARANTINE table: trade_date, table_name, symbol, ts, rule, reason and the
+    original row as JSON `payload`. Unparseable trade_date/ts become the partition day / NaT."""
+    if isinstance(quarantined, SplitResult):
+        table_name = table_name or quarantined.table_name
+        trade_date = trade_date or quarantined.trade_date
+        quarantined = quarantined.quarantined
+    if not table_name:
+        raise ValueError("table_name is required")
+    if quarantined.empty:
+        return QUARANTINE.empty()
+    q = quarantined
+    day = (
+        pd.to_datetime(q["trade_date"], errors="coerce") if "trade_date" in q else pd.Series(pd.NaT, q.index)
+    )
+    if day.dt.tz is not None:
+        day = day.dt.tz_localize(None)
+    day = day.dt.normalize()
+    if trade_date is not None:
+        day = day.fillna(pd.Timestamp(to_date(trade_date)))
+    if "ts" in q:
+        ts = pd.Series([_lenient_utc(v) for v in q["ts"]], index=q.index, dtype=TS)
+    else:
+        ts = pd.Series(pd.NaT, index=q.index, dtype=TS)
+    payload_cols = [c for c in q.columns if c not in ("rule", "reason")]
+    payload = [
+        json.dumps(dict(zip(payload_cols, row, strict=True)), default=_json_default, allow_nan=True)
+        for row in q[payload_cols].itertuples(index=False, name=None)
+    ]
+    symbol = q["symbol"] if "symbol" in q else pd.Series("", index=q.index)
+    out = pd.DataFrame(
+        {
+            "trade_date": day,
+            "table_name": table_name,
+            "symbol": ["" if _isnull(s) else str(s) for s in symbol],
+            "ts": ts,
+            "rule": q["rule"].astype(str),
+            "reason": q["reason"].astype(str),
+            "payload": payload,
+        }
+    )
+    if out["trade_date"].isna().any():
+        raise ValueError("quarantined rows without a readable trade_date: pass trade_date=")
+    return QUARANTINE.conform(out)
+
+
+# --------------------------------------------------------------------------------------------------
+# machinery
+
+
+@dataclass(frozen=True)
+class _Spec:
+    schema: TableSchema
+    positive: tuple[str, ...]  # > 0, required
+    close: str  # the column playing "close" in the OHLC consistency rule
+    nonneg_optional: tuple[str, ...] = ()  # >= 0, NaN allowed
+    optional: tuple[str, ...] = ()  # NaN allowed (limit_up may also be +inf)
+    limit_columns: tuple[str, ...] = ()
+    cumulative: tuple[str, ...] = ()
+    bar_minutes: int | None = None
+    own_limits: bool = False
+    change_rate_tol: float | None = None
+
+    @property
+    def nullable(self) -> set[str]:
+        return set(self.nonneg_optional) | set(self.optional)
+
+
+class _Flags:
+    """Which rows failed which rules, and why; reasons are only built for failing rows."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.first = np.full(n, len(RULES), dtype=np.int16)  # rule order of the first failure
+        self._parts: list[tuple[np.ndarray, int, list[str]]] = []
+
+    def add(self, rule: str, mask: np.ndarray, reason: Callable[[np.ndarray], list[str]]) -> None:
+        pos = np.flatnonzero(mask)
+        if pos.size == 0:
+            return
+        order = _ORDER[rule]
+        self.first[pos] = np.minimum(self.first[pos], order)
+        self._parts.append((pos, order, reason(pos)))
+
+    @property
+    def bad(self) -> np.ndarray:
+        return self.first < len(RULES)
+
+    def rules_and_reasons(self, pos: np.ndarray) -> tuple[list[str], list[str]]:
+        names = list(RULES)
+        texts: dict[int, list[tuple[int, str]]] = {}
+        for p, order, reasons in self._parts:
+            for i, text in zip(p.tolist(), reasons, strict=True):
+                texts.setdefault(i, []).append((order, text))
+        rules = [names[self.first[i]] for i in pos.tolist()]
+        joined = ["; ".join(t for _, t in sorted(texts[i], key=lambda x: x[0])) for i in pos.tolist()]
+        return rules, joined
+
+
+def _split(
+    df: pd.DataFrame,
+    spec: _Spec,
+    trade_date: DateLike | None,
+    calendar: str,
+    universe: Iterable[str] | None,
+    *,
+    price_limit: PriceLimit = None,
+    tick: float = 0.01,
+) -> SplitResult:
+    schema = spec.schema
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{schema.name}: expected a pandas DataFrame, got {type(df).__name__}")
+    partition = to_date(trade_date) if trade_date is not None else None
+    warnings: list[str] = []
+
+    if len(df.columns) == 0 and len(df) == 0:
+        warnings.append("empty input without columns: treated as an empty partition")
+        return _empty_result(schema, partition, warnings)
+    missing = [c for c in schema.names if c not in df.columns]
+    if missing:
+        raise ValueError(f"{schema.name}: missing columns {missing} (schema drift); got {list(df.columns)}")
+    extra = tuple(str(c) for c in df.columns if c not in schema.names)
+    if extra:
+        msg = f"dropped columns not in the {schema.name} schema: {list(extra)}"
+        log.warning("%s: %s", schema.name, msg)
+        warnings.append(msg)
+    if df.columns.duplicated().any():
+        raise ValueError(
+            f"{schema.name}: duplicated column names {list(df.columns[df.columns.duplicated()])}"
+        )
+    raw = df.loc[:, schema.names]
+    n = len(raw)
+    if n == 0:
+        warnings.append("empty partition: no rows")
+        _coerce_ts_frame_checks(raw, schema)
+        return _empty_result(schema, partition, warnings, dropped=extra)
+
+    flags = _Flags(n)
+    work, ts_note, symbols = _coerce(raw, spec, flags)
+    if ts_note:
+        warnings.append(ts_note)
+    cal = get_calendar(calendar)
+    _value_rules(work, spec, flags)
+    _context_rules(work, spec, flags, symbols, cal, partition, universe)
+    if spec.limit_columns or spec.own_limits:
+        _limit_rules(work, spec, flags, symbols, price_limit, tick)
+    if spec.change_rate_tol is not None:
+        _change_rate_rule(work, spec, flags)
+    order = _sequence_rules(work, spec, flags, symbols, raw)
+
+    bad = flags.bad
+    clean_pos = order[~bad[order]]
+    clean = schema.conform(work.iloc[clean_pos])
+    bad_pos = np.flatnonzero(bad)
+    quarantined = raw.iloc[bad_pos].copy()
+    rules, reasons = flags.rules_and_reasons(bad_pos)
+    quarantined["rule"] = pd.Series(rules, index=quarantined.index, dtype=STR)
+    quarantined["reason"] = pd.Series(reasons, index=quarantined.index, dtype=STR)
+    counts = {name: rules.count(name) for name in RULES if name in rules}
+    return SplitResult(
+        clean=clean,
+        quarantined=quarantined,
+        table_name=schema.name,
+        trade_date=partition,
+        rows_in=n,
+        rule_counts=counts,
+        dropped_columns=extra,
+        warnings=tuple(warnings),
+    )
+
+
+def _empty_result(
+    schema: TableSchema, partition: dt.date | None, warnings: list[str], dropped: tuple[str, ...] = ()
+) -> SplitResult:
+    quarantined = schema.empty()
+    quarantined["rule"] = pd.Series(dtype=STR)
+    quarantined["reason"] = pd.Series(dtype=STR)
+    return SplitResult(
+        clean=schema.empty(),
+        quarantined=quarantined,
+        table_name=schema.name,
+        trade_date=partition,
+        rows_in=0,
+        dropped_columns=dropped,
+        warnings=tuple(warnings),
+    )
+
+
+# ---- frame checks and per-value coercion ---------------------------------------------------------
+
+
+def _coerce_ts_frame_checks(raw: pd.DataFrame, schema: TableSchema) -> None:
+    """Frame-level ts problems that no per-row quarantine can fix."""
+    if "ts" not in raw:
+        return
+    dtype = raw["ts"].dtype
+    if not isinstance(dtype, pd.DatetimeTZDtype) and dtype.kind == "M":
+        raise ValueError(
+            f"{schema.name}: ts is naive {dtype}; timestamps must be tz-aware UTC (datetime64[ms, UTC]). "
+            "Localize at the source (e.g. .dt.tz_localize('Asia/Shanghai').dt.tz_convert('UTC'))."
+        )
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        raise ValueError(
+            f"{schema.name}: ts has numeric dtype {dtype}; convert epochs to datetime64[ms, UTC]"
+        )
+
+
+@dataclass
+class _Symbols:
+    codes: np.ndarray  # per row, index into uniques (sorted); -1 when null/unusable
+    uniques: np.ndarray
+
+    def at(self, i: int) -> str:
+        return self.uniques[self.codes[i]] if self.codes[i] >= 0 else ""
+
+
+def _coerce(raw: pd.DataFrame, spec: _Spec, flags: _Flags) -> tuple[pd.DataFrame, str | None, _Symbols]:
+    schema = spec.schema
+    _coerce_ts_frame_checks(raw, schema)
+    cols: dict[str, object] = {}
+    note = None
+    symbols = _Symbols(np.zeros(len(raw), dtype=np.int64), np.array([""], dtype=object))
+    for col in schema.columns:
+        s = raw[col.name]
+        if col.dtype == STR:
+            cols[col.name], codes, uniques = _coerce_symbol(s, col.name, flags)
+            symbols = _Symbols(codes, uniques)
+        elif col.dtype == TS:
+            cols[col.name], note = _coerce_ts(s, flags)
+        elif col.dtype == DATE:
+            cols[col.name] = _coerce_date(s, col.name, flags)
+        else:
+            cols[col.name] = _coerce_number(s, col.name, col.dtype, col.name not in spec.nullable, flags)
+    work = pd.DataFrame(cols)
+    return work, note, symbols
+
+
+def _coerce_symbol(
+    s: pd.Series, name: str, flags: _Flags
+) -> tuple[pd.Series | np.ndarray, np.ndarray, np.ndarray]:
+    """The symbol column plus its codes (sorted, -1 for unusable) and uniques, factorised only once."""
+    codes, uniques = pd.factorize(s, sort=True, use_na_sentinel=True)
+    uniques = np.asarray(uniques, dtype=object)
+    is_text = np.array([isinstance(u, str) for u in uniques], dtype=bool)
+    blank = np.array([isinstance(u, str) and not u.strip() for u in uniques], dtype=bool)
+    null = codes < 0
+    flags.add("missing_value", null, lambda p: [f"{name} is null"] * len(p))
+    if blank.any():
+        flags.add("missing_value", ~null & blank[codes], lambda p: [f"{name} is empty"] * len(p))
+    if not is_text.all():
+        not_text = ~null & ~is_text[codes]
+        flags.add("bad_type", not_text, lambda p: [f"{name}={s.iloc[i]!r} is not text" for i in p])
+        codes = np.where(null | is_text[codes], codes, -1)
+        uniques = np.where(is_text, uniques, "")
+    if pd.api.types.is_string_dtype(s.dtype) and s.dtype != object and not null.any():
+        column: pd.Series | np.ndarray = s.reset_index(drop=True)  # already text: no copy to objects
+    else:
+        column = np.where(codes < 0, "", uniques[np.maximum(codes, 0)] if len(uniques) else "")
+    return column, codes, uniques
+
+
+def _coerce_ts(s: pd.Series, flags: _Flags) -> tuple[pd.Series, str | None]:
+    note = None
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        if str(s.dtype.tz) != "UTC":
+            note = f"ts converted from {s.dtype.tz} to UTC"
+            s = s.dt.tz_convert("UTC")
+        out = s.dt.as_unit("ms") if s.dt.unit != "ms" else s
+        flags.add("missing_value", out.isna().to_numpy(), lambda p: ["ts is null"] * len(p))
+        return out.reset_index(drop=True), note
+    # object / text column: parse value by value; naive or unreadable values are quarantined
+    parsed: dict[object, pd.Timestamp | str] = {}
+    for v in pd.unique(s.dropna()):
+        parsed[v] = _parse_ts(v)
+    values = [pd.NaT if _isnull(v) else parsed[v] for v in s]
+    null = np.array([_isnull(v) for v in s], dtype=bool)
+    problem = np.array([isinstance(v, str) for v in values], dtype=bool)
+    flags.add("missing_value", null, lambda p: ["ts is null"] * len(p))
+    flags.add("bad_type", problem, lambda p: [values[i] for i in p])
+    good = [pd.NaT if isinstance(v, str) else v for v in values]
+    note = "ts parsed value by value from a non-datetime column"
+    return pd.Series(pd.DatetimeIndex(good, tz="UTC").as_unit("ms")), note
+
+
+def _parse_ts(v: object) -> pd.Timestamp | str:
+    """A UTC Timestamp, or the reason the value is not one."""
+    try:
+        t = pd.Timestamp(v)
+    except (ValueError, TypeError, OverflowError):
+        return f"ts={v!r} is not a timestamp"
+    if t is pd.NaT:
+        return f"ts={v!r} is not a timestamp"
+    if t.tzinfo is None:
+        return f"ts={v!r} is naive (no time zone); timestamps must be tz-aware UTC"
+    return t.tz_convert("UTC")
+
+
+def _coerce_date(s: pd.Series, name: str, flags: _Flags) -> pd.Series:
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        s = s.dt.tz_localize(None)
+    if s.dtype.kind == "M":
+        d = s
+        bad_text = np.zeros(len(s), dtype=bool)
+    else:
+        parsed = {v: _parse_date(v) for v in pd.unique(s.dropna())}
+        d = pd.Series([pd.NaT if _isnull(v) else parsed[v] for v in s], dtype="datetime64[s]")
+        bad_text = (~s.isna()).to_numpy() & d.isna().to_numpy()
+        flags.add("bad_type", bad_text, lambda p: [f"{name}={s.iloc[i]!r} is not a date" for i in p])
+    d = d.reset_index(drop=True)
+    null = d.isna().to_numpy() & ~bad_text
+    flags.add("missing_value", null, lambda p: [f"{name} is null"] * len(p))
+    not_midnight = (~d.isna() & (d != d.dt.normalize())).to_numpy()
+    flags.add("bad_type", not_midnight, lambda p: [f"{name}={d.iloc[i]} has a time of day" for i in p])
+    return d.dt.normalize().astype("datetime64[s]")
+
+
+def _parse_date(v: object) -> pd.Timestamp:
+    try:
+        t = pd.Timestamp(v)
+    except (ValueError, TypeError, OverflowError):
+        return pd.NaT
+    if t is pd.NaT:
+        return pd.NaT
+    return t.tz_localize(None) if t.tzinfo is not None else t
+
+
+def _coerce_number(s: pd.Series, name: str, dtype: str, required: bool, flags: _Flags) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        values = s.to_numpy(dtype=float, na_value=np.nan)
+        unreadable = np.zeros(len(s), dtype=bool)
+        null = np.isnan(values)
+    else:
+        num = pd.to_numeric(s, errors="coerce")
+        values = num.to_numpy(dtype=float, na_value=np.nan)
+        null = s.isna().to_numpy()
+        unreadable = np.isnan(values) & ~null
+        if pd.api.types.is_bool_dtype(s.dtype):  # True/False are not prices or volumes
+            unreadable = ~null
+        flags.add("bad_type", unreadable, lambda p: [f"{name}={s.iloc[i]!r} is not a number" for i in p])
+    if required:
+        flags.add("missing_value", null, lambda p: [f"{name} is NaN/null"] * len(p))
+    if dtype.startswith("int"):
+        flags.add("non_finite", np.isinf(values), lambda p: [f"{name}={values[i]} is not finite" for i in p])
+        frac = np.isfinite(values) & (values != np.round(values))
+        flags.add("bad_type", frac, lambda p: [f"{name}={values[i]:g} is not an integer" for i in p])
+        if pd.api.types.is_integer_dtype(s.dtype) and not s.isna().any():
+            return s.to_numpy(dtype=np.int64)
+        safe = np.where(np.isfinite(values), values, 0.0)
+        return np.round(safe).astype(np.int64)
+    return values
+
+
+# ---- per-row rules -------------------------------------------------------------------------------
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.10g}"
+
+
+def _value_rules(work: pd.DataFrame, spec: _Spec, flags: _Flags) -> None:
+    floats = [c.name for c in spec.schema.columns if c.dtype == "float64"]
+    for name in floats:
+        x = work[name].to_numpy()
+        inf = np.isinf(x)
+        if name == "limit_up":
+            inf &= x < 0
+        flags.add("non_finite", inf, lambda p, x=x, name=name: [f"{name}={x[i]} is not finite" for i in p])
+
+    for name in spec.positive:
+        x = work[name].to_numpy()
+        flags.add(
+            "non_positive_price", x <= 0, lambda p, x=x, name=name: [f"{name}={_fmt(x[i])} <= 0" for i in p]
+        )
+    for name in (*spec.nonneg_optional, *(c for c in ("limit_up", "limit_down") if c in spec.optional)):
+        x = work[name].to_numpy()
+        flags.add(
+            "non_positive_price", x < 0, lambda p, x=x, name=name: [f"{name}={_fmt(x[i])} < 0" for i in p]
+        )
+    for name in ("volume", "amount"):
+        x = work[name].to_numpy()
+        flags.add("negative_volume", x < 0, lambda p, x=x, name=name: [f"{name}={_fmt(x[i])} < 0" for i in p])
+
+    high, low = work["high"].to_numpy(), work["low"].to_numpy()
+    flags.add(
+        "high_lt_low", high < low - _EPS, lambda p: [f"high {_fmt(high[i])} < low {_fmt(low[i])}" for i in p]
+    )
+    open_, close = work["open"].to_numpy(), work[spec.close].to_numpy()
+    c = spec.close
+    top = np.fmax(open_, close)
+    bottom = np.fmin(open_, close)
+    flags.add(
+        "ohlc_inconsistent",
+        high < top - _EPS,
+        lambda p: [f"high {_fmt(high[i])} < max(open {_fmt(open_[i])}, {c} {_fmt(close[i])})" for i in p],
+    )
+    flags.add(
+        "ohlc_inconsistent",
+        low > bottom + _EPS,
+        lambda p: [f"low {_fmt(low[i])} > min(open {_fmt(open_[i])}, {c} {_fmt(close[i])})" for i in p],
+    )
+
+
+def _context_rules(
+    work: pd.DataFrame,
+    spec: _Spec,
+    flags: _Flags,
+    symbols: _Symbols,
+    cal: TradingCalendar,
+    partition: dt.date | None,
+    universe: Iterable[str] | None,
+) -> None:
+    if universe is not None:
+        allowed = set(universe)
+        unknown_u = np.array([u != "" and u not in allowed for u in symbols.uniques], dtype=bool)
+        unknown = (symbols.codes >= 0) & unknown_u[np.maximum(symbols.codes, 0)]
+        flags.add(
+            "unknown_symbol", unknown, lambda p: [f"symbol {symbols.at(i)} not in the universe" for i in p]
+        )
+
+    days = work["trade_date"]
+    day_ns = days.to_numpy(dtype="datetime64[s]").astype(np.int64)
+    valid_day = ~days.isna().to_numpy()
+    if partition is not None:
+        want = np.datetime64(partition, "s").astype(np.int64)
+        mismatch = valid_day & (day_ns != want)
+        flags.add(
+            "trade_date_mismatch",
+            mismatch,
+            lambda p: [f"trade_date {days.iloc[i].date()} differs from partition {partition}" for i in p],
+        )
+
+    has_ts = "ts" in work
+    ts_ms = work["ts"].array.asi8 if has_ts else None
+    outside = np.zeros(len(work), dtype=bool)
+    why: dict[int, str] = {}
+    for d in np.unique(day_ns[valid_day]):
+        rows = valid_day & (day_ns == d)
+        day = pd.Timestamp(d, unit="s").date()
+        if not cal.is_session(day):
+            outside |= rows
+            why[int(d)] = f"{day} is not a {cal.name} trading day"
+            continue
+        if not has_ts:
+            continue
+        intervals = cal.session(day).intervals
+        t = ts_ms[rows]
+        ok = t == _INT64_MIN  # NaT rows are already quarantined as missing/bad ts
+        for start, end in intervals:
+            a, b = start.value // 1_000_000, end.value // 1_000_000  # Timestamp.value is in ns
+            ok |= ((t > a) if spec.bar_minutes else (t >= a)) & (t <= b)
+        outside[np.flatnonzero(rows)[~ok]] = True
+        why[int(d)] = _session_text(cal, day, intervals, spec.bar_minutes is not None)
+
+    def session_reason(p: np.ndarray) -> list[str]:
+        out = []
+        for i in p:
+            text = why[int(day_ns[i])]
+            if has_ts and text.startswith("outside"):
+                local = work["ts"].iloc[i].tz_convert(cal.tz)
+                text = f"ts {work['ts'].iloc[i]} ({local:%H:%M:%S} local) {text}"
+            out.append(text)
+        return out
+
+    flags.add("outside_session", outside, session_reason)
+
+    if spec.bar_minutes and has_ts:
+        step = spec.bar_minutes * 60_000
+        misaligned = (ts_ms != _INT64_MIN) & (ts_ms % step != 0)
+        flags.add(
+            "bar_misaligned",
+            misaligned,
+            lambda p: [
+                f"ts {work['ts'].iloc[i]} is not on the {spec.bar_minutes}-minute bar grid" for i in p
+            ],
+        )
+
+
+def _session_text(cal: TradingCalendar, day: dt.date, intervals, bars: bool) -> str:
+    parts = ", ".join(
+        f"{'(' if bars else '['}{a.tz_convert(cal.tz):%H:%M}-{b.tz_convert(cal.tz):%H:%M}]"
+        for a, b in intervals
+    )
+    return f"outside the {cal.name} session of {day}: {parts} local"
+
+
+def _resolve_limits(symbols: _Symbols, price_limit: PriceLimit) -> np.ndarray:
+    """Per-row limit fraction; NaN = do not check."""
+    n = len(symbols.codes)
+    if price_limit is None:
+        return np.full(n, np.nan)
+    if isinstance(price_limit, int | float):
+        return np.full(n, float(price_limit))
+    if isinstance(price_limit, str):
+        if price_limit != "board":
+            raise ValueError(
+                f"price_limit must be a number, 'board', a mapping or a callable; got {price_limit!r}"
+            )
+        fn: Callable[[str], float | None] = markets.price_limit
+    elif isinstance(price_limit, Mapping):
+        fn = price_limit.get
+    elif callable(price_limit):
+        fn = price_limit
+    else:
+        raise TypeError(f"unsupported price_limit {price_limit!r}")
+    per = np.array(
+        [np.nan if not u or (v := fn(u)) is None else float(v) for u in symbols.uniques], dtype=float
+    )
+    per[~np.isfinite(per)] = np.nan  # inf: unlimited
+    return np.where(symbols.codes >= 0, per[np.maximum(symbols.codes, 0)], np.nan)
+
+
+def _limit_rules(
+    work: pd.DataFrame, spec: _Spec, flags: _Flags, symbols: _Symbols, price_limit: PriceLimit, tick: float
+) -> None:
+    prev = work["prev_close"].to_numpy()
+    if spec.limit_columns and price_limit is not None:
+        lim = _resolve_limits(symbols, price_limit)
+        tol = tick / 2 + _EPS
+        checkable = np.isfinite(lim) & (prev > 0)
+        up = prev * (1 + lim) + tol
+        down = prev * (1 - lim) - tol
+        for name in spec.limit_columns:
+            x = work[name].to_numpy()
+            breach = checkable & np.isfinite(x) & (x > 0) & ((x > up) | (x < down))
+            flags.add(
+                "price_limit",
+                breach,
+                lambda p, x=x, name=name: [
+                    f"{name} {_fmt(x[i])} is {x[i] / prev[i] - 1:+.2%} vs prev_close {_fmt(prev[i])}, "
+                    f"beyond the ±{lim[i]:.0%} limit"
+                    for i in p
+                ],
+            )
+    if spec.own_limits:
+        high, low = work["high"].to_numpy(), work["low"].to_numpy()
+        lu, ld = work["limit_up"].to_numpy(), work["limit_down"].to_numpy()
+        above = np.isfinite(lu) & (lu > 0) & (high > lu + 1e-6)
+        below = np.isfinite(ld) & (ld > 0) & (low < ld - 1e-6)
+        flags.add(
+            "price_limit", above, lambda p: [f"high {_fmt(high[i])} above limit_up {_fmt(lu[i])}" for i in p]
+        )
+        flags.add(
+            "price_limit", below, lambda p: [f"low {_fmt(low[i])} below limit_down {_fmt(ld[i])}" for i in p]
+        )
+
+
+def _change_rate_rule(work: pd.DataFrame, spec: _Spec, flags: _Flags) -> None:
+    cr = work["change_rate"].to_numpy()
+    expected = work["close"].to_numpy() / work["prev_close"].to_numpy() - 1
+    off = np.isfinite(cr) & np.isfinite(expected) & (np.abs(cr - expected) > spec.change_rate_tol)
+    flags.add(
+        "change_rate_mismatch",
+        off,
+        lambda p: [f"change_rate {cr[i]:.6f} != close/prev_close - 1 = {expected[i]:.6f}" for i in p],
+    )
+
+
+# ---- sequence rules ------------------------------------------------------------------------------
+
+
+def _sequence_rules(
+    work: pd.DataFrame, spec: _Spec, flags: _Flags, symbols: _Symbols, raw: pd.DataFrame
+) -> np.ndarray:
+    """Quarantine duplicates and cumulative decreases among rows still clean; return the positions of
+    all rows sorted by the schema key (symbol alphabetically, then time)."""
+    keys = key_columns(spec.schema)
+    sym_codes = symbols.codes
+    time_key = (
+        work["ts"].array.asi8
+        if keys[1] == "ts"
+        else work["trade_date"].to_numpy(dtype="datetime64[s]").astype(np.int64)
+    )
+    day_key = work["trade_date"].to_numpy(dtype="datetime64[s]").astype(np.int64)
+    pos = np.arange(len(work))
+    order = np.lexsort((pos, time_key, sym_codes))
+
+    cand = order[~flags.bad[order]]
+    if cand.size > 1:
+        same = (sym_codes[cand[1:]] == sym_codes[cand[:-1]]) & (time_key[cand[1:]] == time_key[cand[:-1]])
+        dup = np.concatenate([[False], same])
+        if dup.any():
+            run_start = np.maximum.accumulate(np.where(~dup, np.arange(cand.size), 0))
+            first_of = np.empty(len(work), dtype=np.int64)
+            first_of[cand] = cand[run_start]
+            mask = np.zeros(len(work), dtype=bool)
+            mask[cand[dup]] = True
+            compare = [c for c in spec.schema.names if c not in keys]
+            label = raw.index
+
+            def dup_reason(p: np.ndarray) -> list[str]:
+                out = []
+                for i in p:
+                    j = first_of[i]
+                    differ = [c for c in compare if not _same(work[c].iloc[i], work[c].iloc[j])]
+                    what = f"values differ in {', '.join(differ)}" if differ else "identical copy"
+                    out.append(f"duplicate of row {_label(label[j])!r} ({' + '.join(keys)}); {what}")
+                return out
+
+            flags.add("duplicate", mask, dup_reason)
+
+    for name in spec.cumulative:
+        cand = order[~flags.bad[order]]
+        if cand.size < 2:
+            break
+        values = work[name].to_numpy()[cand]
+        if values.dtype.kind == "f":
+            values = np.round(values, 4)
+        group = np.concatenate(
+            [
+                [True],
+                (sym_codes[cand[1:]] != sym_codes[cand[:-1]]) | (day_key[cand[1:]] != day_key[cand[:-1]]),
+            ]
+        )
+        decreasing = ~group[1:] & (values[1:] < values[:-1])
+        if not decreasing.any():
+            continue
+        starts = np.flatnonzero(group)
+        ends = np.append(starts[1:], cand.size)
+        drop_idx: list[int] = []
+        reasons: dict[int, str] = {}
+        ts = work["ts"]
+        for g in np.unique(np.searchsorted(starts, np.flatnonzero(decreasing) + 1, side="right") - 1):
+            a, b = starts[g], ends[g]
+            keep = _non_decreasing_keep(values[a:b])
+            kept = np.flatnonzero(keep)
+            for k in np.flatnonzero(~keep):
+                i = cand[a + k]
+                v = values[a + k]
+                before, after = kept[kept < k], kept[kept > k]
+                if before.size and v < values[a + before[-1]]:
+                    j, relation = before[-1], "< {} at earlier {}"
+                else:
+                    j, relation = after[0], "> {} at later {}"
+                text = f"cumulative {name} {_fmt(v)} " + relation.format(
+                    _fmt(values[a + j]), ts.iloc[cand[a + j]]
+                )
+                drop_idx.append(i)
+                reasons[i] = text
+        mask = np.zeros(len(work), dtype=bool)
+        mask[drop_idx] = True
+        flags.add("cumulative_decrease", mask, lambda p, reasons=reasons: [reasons[i] for i in p])
+    return order
+
+
+def _non_decreasing_keep(values: np.ndarray) -> np.ndarray:
+    """Keep-mask of a longest non-decreasing subsequence (the fewest rows to drop). When simply dropping
+    every value below the running maximum is just as small, that is preferred: it blames the later,
+    out-of-place snapshot rather than an earlier one."""
+    n = len(values)
+    running = np.maximum.accumulate(values)
+    run_keep = values >= np.concatenate([[values[0]], running[:-1]])
+    tails: list = []
+    tails_idx: list[int] = []
+    prev = np.full(n, -1, dtype=np.int64)
+    for i, v in enumerate(values.tolist()):
+        k = bisect_right(tails, v)
+        if k == len(tails):
+            tails.append(v)
+            tails_idx.append(i)
+        else:
+            tails[k] = v
+            tails_idx[k] = i
+        prev[i] = tails_idx[k - 1] if k > 0 else -1
+    if run_keep.sum() >= len(tails):
+        return run_keep
+    keep = np.zeros(n, dtype=bool)
+    j = tails_idx[-1]
+    while j >= 0:
+        keep[j] = True
+        j = prev[j]
+    return keep
+
+
+# ---- small helpers -------------------------------------------------------------------------------
+
+
+def _label(v: object) -> object:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _isnull(v: object) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _same(a: object, b: object) -> bool:
+    if _isnull(a) and _isnull(b):
+        return True
+    return bool(a == b)
+
+
+def _lenient_utc(v: object) -> pd.Timestamp:
+    if _isnull(v):
+        return pd.NaT
+    try:
+        t = pd.Timestamp(v)
+    except (ValueError, TypeError, OverflowError):
+        return pd.NaT
+    if t is pd.NaT or t.tzinfo is None:
+        return pd.NaT
+    return t.tz_convert("UTC")
+
+
+def _json_default(v: object) -> object:
+    if isinstance(v, pd.Timestamp | dt.date | dt.datetime):
+        return v.isoformat()
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return str(v)
