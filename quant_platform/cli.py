@@ -103,6 +103,124 @@ def _summary(days, symbols: int, result) -> None:
     console.print("UI: [bold]make ui[/bold] then open http://127.0.0.1:3000 (Assets -> lineage, partitions)")
 
 
+@app.command()
+def selfcheck() -> None:
+    """One row per configured store: reachable, version, latency, schema version. Exit 1 if any is down."""
+    import time
+
+    from quant_platform.storage.cold import ColdStore, redact
+    from quant_platform.storage.hot import hot_store_from_url
+    from quant_platform.storage.warm import WarmStore
+
+    stores = StoreSettings.from_env()
+    table = Table(title="quant-platform stores")
+    for col in ("tier", "backend", "address", "status", "version", "latency ms", "schema"):
+        table.add_column(col)
+    down = 0
+
+    def row(tier, backend, address, ok, version="", latency=None, schema="", error=""):
+        nonlocal down
+        down += 0 if ok else 1
+        status = "[green]up[/green]" if ok else f"[red]DOWN[/red] {error[:120]}"
+        table.add_row(
+            tier, backend, address, status, version, f"{latency:.1f}" if latency is not None else "", schema
+        )
+
+    try:
+        with ColdStore(stores.clickhouse_dsn, lock_timeout=1.0) as cold:
+            ping = cold.ping()
+        row("cold", "clickhouse", redact(stores.clickhouse_dsn), True, ping["version"], ping["latency_ms"])
+    except Exception as exc:  # noqa: BLE001 - every failure is a row, not a crash
+        row("cold", "clickhouse", redact(stores.clickhouse_dsn), False, error=str(exc))
+    try:
+        warm = WarmStore(stores.warehouse_url, attempts=1)
+        ping = warm.ping()
+        warm.close()
+        schema = f"{ping.schema_version or 'none'} (head {ping.head_version})"
+        row("warm", ping.backend, ping.url, True, ping.server_version, ping.latency_ms, schema)
+    except Exception as exc:  # noqa: BLE001
+        row("warm", "sql", stores.warehouse_url.split("@")[-1], False, error=str(exc))
+    try:
+        hot = hot_store_from_url(stores.redis_url)
+        ping = hot.ping()
+        hot.close()
+        row(
+            "hot",
+            ping.backend,
+            ping.url,
+            ping.ok,
+            ping.server_version or "",
+            ping.latency_ms,
+            error=ping.error or "",
+        )
+    except Exception as exc:  # noqa: BLE001
+        row("hot", "redis", stores.redis_url.split("@")[-1], False, error=str(exc))
+    try:
+        start = time.perf_counter()
+        instance = _instance()
+        instance.get_runs(limit=1)
+        storage = type(instance.run_storage).__name__
+        row(
+            "dagster", storage, os.environ["DAGSTER_HOME"], True, latency=(time.perf_counter() - start) * 1000
+        )
+    except Exception as exc:  # noqa: BLE001
+        row("dagster", "instance", os.environ.get("DAGSTER_HOME", ""), False, error=str(exc))
+    console.print(table)
+    if down:
+        raise typer.Exit(1)
+
+
+backtest_app = typer.Typer(help="Backtest runs: inspect and export.", no_args_is_help=True)
+app.add_typer(backtest_app, name="backtest")
+
+
+@backtest_app.command("export")
+def backtest_export(
+    run_id: str = typer.Argument(..., help="Run id (see `quant-platform backtest list`)"),
+    what: str = typer.Option("equity", help="equity | trades"),
+    out: Path | None = typer.Option(None, help="CSV file to write (default: standard output)"),
+) -> None:
+    """Write a run's equity curve or trades as CSV."""
+    from quant_platform.client import Client
+
+    if what not in ("equity", "trades"):
+        console.print("[red]error:[/red] --what must be equity or trades")
+        raise typer.Exit(2)
+    with Client() as qp:
+        df = qp.equity(run_id) if what == "equity" else qp.trades(run_id)
+    if df.empty:
+        console.print(f"[red]error:[/red] no {what} for run {run_id!r}")
+        raise typer.Exit(1)
+    if out:
+        df.to_csv(out, index=False)
+        console.print(f"wrote {len(df)} rows to {out}")
+    else:
+        sys.stdout.write(df.to_csv(index=False))
+
+
+@backtest_app.command("list")
+def backtest_list(strategy: str | None = None, limit: int = 20) -> None:
+    """Recorded backtest runs, newest first."""
+    from quant_platform.client import Client
+
+    with Client() as qp:
+        runs = qp.backtest_runs(strategy=strategy, limit=limit)
+    table = Table()
+    for col in ("run_id", "strategy", "status", "params", "total_return", "max_drawdown", "finished_at"):
+        table.add_column(col)
+    for r in runs.to_dict("records"):
+        table.add_row(
+            r["run_id"],
+            r["strategy"],
+            r["status"],
+            str(r["params"]),
+            f"{r.get('total_return', float('nan')):.4f}",
+            f"{r.get('max_drawdown', float('nan')):.4f}",
+            str(r["finished_at"] or ""),
+        )
+    console.print(table)
+
+
 def main() -> None:  # pragma: no cover
     sys.exit(app())
 

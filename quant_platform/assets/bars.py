@@ -1,12 +1,14 @@
 """Intraday rollups: 1m, 5m and 15m OHLCV bars with change rates, from `raw_quotes`."""
 
 import dagster as dg
+import pandas as pd
 
 from quant_platform.assets.common import COLD_POOL, STORE_RETRY, interval_starts, table_metadata
 from quant_platform.core.rollups import intraday_bars
 from quant_platform.core.schema import BAR_SCHEMAS
 from quant_platform.partitions import calendar_name, daily_partitions, partition_days
 from quant_platform.resources.clickhouse import ClickHouseResource
+from quant_platform.resources.hot import HotCacheResource
 
 BAR_KEYS = {freq: dg.AssetKey(f"bars_{freq}") for freq in BAR_SCHEMAS}
 
@@ -29,12 +31,28 @@ BAR_KEYS = {freq: dg.AssetKey(f"bars_{freq}") for freq in BAR_SCHEMAS}
     pool=COLD_POOL,
     can_subset=False,
 )
-def intraday_bars_assets(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource):
+def intraday_bars_assets(
+    context: dg.AssetExecutionContext, clickhouse: ClickHouseResource, hot: HotCacheResource
+):
     days = partition_days(context)
     with clickhouse.open() as cold:
         quotes = cold.read_table("raw_quotes", days[0], days[-1])
         bars = intraday_bars(quotes, interval_starts(days, calendar_name()))
         for freq, df in bars.items():
             cold.replace_partitions(BAR_SCHEMAS[freq], df, days)
+    rates = latest_change_rates(bars)
+    cached = hot.store().set_change_rates(rates) if len(rates) else 0
     for freq, df in bars.items():
-        yield dg.MaterializeResult(asset_key=BAR_KEYS[freq], metadata=table_metadata(df, days))
+        yield dg.MaterializeResult(
+            asset_key=BAR_KEYS[freq], metadata={**table_metadata(df, days), "hot_change_rates": cached}
+        )
+
+
+def latest_change_rates(bars: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """change_1m / change_5m / change_15m of each symbol's newest bar (for the hot tier)."""
+    rates = [
+        df.sort_values("ts").groupby("symbol")["change_rate"].last().rename(f"change_{freq}")
+        for freq, df in bars.items()
+        if len(df)
+    ]
+    return pd.concat(rates, axis=1).rename_axis("symbol").reset_index() if rates else pd.DataFrame()

@@ -7,6 +7,7 @@ from quant_platform.assets.common import AS_OF_TAG, COLD_POOL, STORE_RETRY, tabl
 from quant_platform.core.schema import RAW_QUOTES
 from quant_platform.partitions import daily_partitions, partition_days
 from quant_platform.resources.clickhouse import ClickHouseResource
+from quant_platform.resources.hot import HotCacheResource
 from quant_platform.resources.market import MarketDataResource
 
 
@@ -21,7 +22,10 @@ from quant_platform.resources.market import MarketDataResource
     "Cold tier table `raw_quotes`, one ClickHouse partition per trading day.",
 )
 def raw_quotes(
-    context: dg.AssetExecutionContext, market: MarketDataResource, clickhouse: ClickHouseResource
+    context: dg.AssetExecutionContext,
+    market: MarketDataResource,
+    clickhouse: ClickHouseResource,
+    hot: HotCacheResource,
 ) -> dg.MaterializeResult:
     days = partition_days(context)
     source = market.source()
@@ -36,4 +40,8 @@ def raw_quotes(
     df = pd.concat(frames, ignore_index=True) if frames else RAW_QUOTES.empty()
     with clickhouse.open() as cold:
         cold.replace_partitions(RAW_QUOTES, df, days)
-    return dg.MaterializeResult(metadata={**table_metadata(df, days), "source": source.name})
+    cache = hot.store()  # the newest snapshot per symbol; a cache outage only skips this
+    cached = cache.set_latest_quotes(frames[-1]) if frames and len(frames[-1]) else 0
+    return dg.MaterializeResult(
+        metadata={**table_metadata(df, days), "source": source.name, "hot_latest_quotes": cached}
+    )
