@@ -1,0 +1,144 @@
+"""`file_drop_sensor`: files dropped into `QP_DROP_DIR` launch ingestion runs for their trading days.
+
+Each tick does two idempotent passes over the drop folder (see `sources.files` for its layout):
+
+1. Reconcile `staged/`: a staged file whose every day has a successful run (found by the run tag
+   `quant_platform/drop_file=<id>`) is archived. A day without any run yet (a tick that crashed
+   after staging, or a run request the daemon has not launched) is requested again with the same
+   run key, which Dagster launches at most once. A failed run leaves the file staged; re-executing
+   it from the UI (re-executions keep the tags) lets the next tick archive the file.
+2. Pick up new top-level files older than the settle time: a file that cannot be parsed or does
+   not have a valid shape is moved to `rejected/` with `<name>.reason.txt`; a good one is moved to
+   `staged/` and one run is requested per trading day it covers, with
+   `run_key = "<name>@<content hash>/<day>"`, so each file is ingested once per day.
+
+Archiving from the sensor instead of from the ingesting asset or a run-status sensor is deliberate:
+it needs no event to be delivered exactly once (a missed tick is caught up by the next one), it
+works when a file spans several days and runs, and the staged file stays readable by the
+`FileDropSource` until all its runs are done (the source reads `staged/` and `archive/`).
+
+Runs are tagged `quant_platform/market_source=files`, which makes the `market` resource from
+`resources.sources.market_resource_from_env()` read the drop folder for them.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import dagster as dg
+
+from quant_platform.resources.sources import MARKET_SOURCE_TAG
+from quant_platform.sources.files import DropFileError, DropFolder, Manifest, content_id, read_drop_file
+
+log = logging.getLogger(__name__)
+
+DROP_FILE_TAG = "quant_platform/drop_file"
+DROP_NAME_TAG = "quant_platform/drop_file_name"
+
+
+def run_key(manifest: Manifest, day: str) -> str:
+    return f"{manifest.name}@{manifest.file_id}/{day}"
+
+
+def _request(manifest: Manifest, day: str) -> dg.RunRequest:
+    return dg.RunRequest(
+        run_key=run_key(manifest, day),
+        partition_key=day,
+        tags={DROP_FILE_TAG: manifest.file_id, DROP_NAME_TAG: manifest.name, MARKET_SOURCE_TAG: "files"},
+    )
+
+
+def evaluate_drop_folder(
+    context: dg.SensorEvaluationContext,
+    folder: DropFolder,
+    *,
+    calendar: str = "XSHG",
+    min_age_seconds: float = 5.0,
+    partitions_def: dg.PartitionsDefinition | None = None,
+) -> dg.SensorResult:
+    """One tick of the file-drop sensor (separate from the decorator so tests and other sensors can
+    call it with their own folder and job)."""
+    folder.ensure()
+    requests: list[dg.RunRequest] = []
+    notes: list[str] = []
+
+    for manifest in folder.manifests():
+        runs = context.instance.get_runs(filters=dg.RunsFilter(tags={DROP_FILE_TAG: manifest.file_id}))
+        by_day: dict[str, list[dg.DagsterRunStatus]] = {}
+        for run in runs:
+            if run.tags.get(DROP_FILE_TAG) == manifest.file_id:
+                by_day.setdefault(run.tags.get("dagster/partition", ""), []).append(run.status)
+        if all(dg.DagsterRunStatus.SUCCESS in by_day.get(day, []) for day in manifest.days):
+            folder.archive(manifest)
+            notes.append(f"archived {manifest.name}")
+            continue
+        for day in manifest.days:
+            if day not in by_day:
+                requests.append(_request(manifest, day))
+            elif all(s == dg.DagsterRunStatus.FAILURE for s in by_day[day]):
+                notes.append(f"{manifest.name}: run for {day} failed; re-execute it to ingest the file")
+
+    for path in folder.incoming(min_age_seconds):
+        try:
+            file_id = content_id(path)
+            parsed = read_drop_file(path, calendar)
+            if partitions_def is not None:
+                outside = [d for d in parsed.days if not partitions_def.has_partition_key(d.isoformat())]
+                if outside:
+                    raise DropFileError(f"{path.name}: {outside[0]} is not a partition of the ingestion job")
+        except (DropFileError, OSError) as exc:
+            target = folder.reject(path, str(exc))
+            context.log.warning(f"rejected {path.name} -> {target}: {exc}")
+            notes.append(f"rejected {path.name}")
+            continue
+        manifest = folder.stage(path, parsed, file_id)
+        context.log.info(
+            f"staged {path.name} ({manifest.kind}, {manifest.rows} rows, days {list(manifest.days)})"
+        )
+        requests.extend(_request(manifest, day) for day in manifest.days)
+
+    skip = None if requests else ("; ".join(notes) or f"no new files in {folder.root}")
+    return dg.SensorResult(run_requests=requests, skip_reason=skip)
+
+
+def build_file_drop_sensor(
+    job: dg.UnresolvedAssetJobDefinition | dg.JobDefinition | None = None,
+    *,
+    name: str = "file_drop_sensor",
+    drop_dir: str | Path | None = None,
+    calendar: str | None = None,
+    min_age_seconds: float = 5.0,
+    minimum_interval_seconds: int = 30,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+) -> dg.SensorDefinition:
+    """A file-drop sensor for `job` (default: the daily market-data job) over `drop_dir` (default
+    `QP_DROP_DIR`, resolved at each tick)."""
+    from quant_platform.jobs import market_data_job
+    from quant_platform.partitions import calendar_name, daily_partitions
+
+    target = job if job is not None else market_data_job
+
+    @dg.sensor(
+        name=name,
+        job=target,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status,
+        description="Ingests CSV/Parquet files dropped into QP_DROP_DIR: one run per trading day of each "
+        "file; bad files go to rejected/ with a reason, ingested ones to archive/.",
+    )
+    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        return evaluate_drop_folder(
+            context,
+            DropFolder(drop_dir),
+            calendar=calendar or calendar_name(),
+            min_age_seconds=min_age_seconds,
+            partitions_def=daily_partitions,
+        )
+
+    return _sensor
+
+
+file_drop_sensor = build_file_drop_sensor()
+
+__all__ = ["DROP_FILE_TAG", "build_file_drop_sensor", "evaluate_drop_folder", "file_drop_sensor"]

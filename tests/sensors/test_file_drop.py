@@ -1,0 +1,143 @@
+"""file_drop_sensor with real files in temp folders, evaluated with dg.build_sensor_context."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from quant_platform.assets.market_data import raw_quotes
+from quant_platform.resources.clickhouse import ClickHouseResource
+from quant_platform.resources.hot import HotCacheResource
+from quant_platform.resources.sources import MARKET_SOURCE_TAG, SelectableMarketResource
+from quant_platform.sensors.file_drop import DROP_FILE_TAG, build_file_drop_sensor, file_drop_sensor
+from quant_platform.sources.files import DropFolder
+from quant_platform.storage.cold import ColdStore
+
+
+def write_quotes(path, days=("2024-10-08",), symbols=("600000", "000001")) -> None:
+    rows = [
+        {
+            "symbol": s,
+            "ts": f"{d} {t}",
+            "price": 10.0 + i,
+            "volume": 100 * (k + 1),
+            "amount": 1000.0 * (k + 1),
+        }
+        for d in days
+        for i, s in enumerate(symbols)
+        for k, t in enumerate(("09:31:00", "11:00:00", "14:59:00"))
+    ]
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+@pytest.fixture
+def drop(tmp_path):
+    folder = DropFolder(tmp_path / "drop")
+    folder.ensure()
+    return folder
+
+
+def tick(sensor, instance):
+    return sensor(dg.build_sensor_context(instance=instance))
+
+
+def test_default_sensor_targets_the_market_data_job():
+    assert file_drop_sensor.name == "file_drop_sensor"
+    assert file_drop_sensor.job_name == "market_data_daily"
+
+
+def test_new_files_launch_one_run_per_day_and_bad_files_are_rejected(drop):
+    write_quotes(drop.root / "two_days.csv", days=("2024-10-08", "2024-10-09"))
+    (drop.root / "broken.csv").write_text("symbol,ts,price\n600000,2024-10-08 10:00,oops\n")
+    (drop.root / "holiday.csv").write_text("symbol,ts,price\n600000,2024-10-01 10:00,10\n")
+    (drop.root / "notes.txt").write_text("ignored: not csv/parquet")
+    (drop.root / ".partial.csv").write_text("still being written")
+    sensor = build_file_drop_sensor(drop_dir=drop.root, min_age_seconds=0)
+
+    with dg.instance_for_test() as instance:
+        result = tick(sensor, instance)
+    requests = result.run_requests
+    assert sorted(r.partition_key for r in requests) == ["2024-10-08", "2024-10-09"]
+    file_id = requests[0].tags[DROP_FILE_TAG]
+    assert {r.run_key for r in requests} == {
+        f"two_days.csv@{file_id}/2024-10-08",
+        f"two_days.csv@{file_id}/2024-10-09",
+    }
+    assert all(r.tags[MARKET_SOURCE_TAG] == "files" for r in requests)
+
+    staged = sorted(p.name for p in (drop.root / "staged").iterdir())
+    assert staged == [f"{file_id}__two_days.csv", f"{file_id}__two_days.csv.json"]
+    rejected = drop.root / "rejected"
+    assert "'oops'" in (rejected / "broken.csv.reason.txt").read_text()
+    assert "2024-10-01 is not a XSHG trading day" in (rejected / "holiday.csv.reason.txt").read_text()
+    assert sorted(p.name for p in drop.root.iterdir() if p.is_file()) == [".partial.csv", "notes.txt"]
+
+
+def test_files_still_being_written_wait_for_the_settle_time(drop):
+    write_quotes(drop.root / "fresh.csv")
+    sensor = build_file_drop_sensor(drop_dir=drop.root, min_age_seconds=3600)
+    with dg.instance_for_test() as instance:
+        result = tick(sensor, instance)
+    assert not result.run_requests and (drop.root / "fresh.csv").exists()
+
+
+def test_runs_ingest_the_drop_and_success_archives_the_file(drop, chdb_dsn):
+    write_quotes(drop.root / "day.csv")
+    sensor = build_file_drop_sensor(drop_dir=drop.root, min_age_seconds=0)
+    market = SelectableMarketResource(kind="synthetic", drop_dir=str(drop.root))  # the run tag picks files
+    with dg.instance_for_test() as instance:
+        (request,) = tick(sensor, instance).run_requests
+        # The next tick, before any run exists, re-requests the same run key (Dagster launches it once).
+        again = tick(sensor, instance)
+        assert [r.run_key for r in again.run_requests] == [request.run_key]
+
+        result = dg.materialize(
+            [raw_quotes],
+            partition_key=request.partition_key,
+            tags=request.tags,
+            instance=instance,
+            resources={
+                "market": market,
+                "clickhouse": ClickHouseResource(dsn=chdb_dsn),
+                "hot": HotCacheResource(),
+            },
+        )
+        assert result.success
+        with ColdStore(chdb_dsn) as cold:
+            stored = cold.read_table("raw_quotes", "2024-10-08", "2024-10-08")
+        assert len(stored) == 6 and sorted(stored["symbol"].unique()) == ["000001.SZ", "600000.SH"]
+
+        after = tick(sensor, instance)
+        assert not after.run_requests and "archived day.csv" in after.skip_reason.skip_message
+        file_id = request.tags[DROP_FILE_TAG]
+        assert (drop.root / "archive" / f"{file_id}__day.csv").exists()
+        assert not list((drop.root / "staged").iterdir())
+
+        # Dropping the same file again is a new content-addressed arrival of known content: no new run key.
+        write_quotes(drop.root / "day.csv")
+        (req2,) = tick(sensor, instance).run_requests
+        assert req2.run_key == request.run_key
+
+
+def test_failed_runs_keep_the_file_staged(drop):
+    write_quotes(drop.root / "day.csv")
+    sensor = build_file_drop_sensor(drop_dir=drop.root, min_age_seconds=0)
+
+    @dg.asset(partitions_def=dg.DailyPartitionsDefinition("2024-10-01"))
+    def boom() -> None:
+        raise RuntimeError("ingestion failed")
+
+    with dg.instance_for_test() as instance:
+        (request,) = tick(sensor, instance).run_requests
+        result = dg.materialize(
+            [boom],
+            partition_key=request.partition_key,
+            tags=request.tags,
+            instance=instance,
+            raise_on_error=False,
+        )
+        assert not result.success
+        after = tick(sensor, instance)
+        assert not after.run_requests and "failed" in after.skip_reason.skip_message
+        assert (drop.root / "staged" / f"{request.tags[DROP_FILE_TAG]}__day.csv").exists()
