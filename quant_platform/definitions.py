@@ -4,8 +4,8 @@ Resources are chosen per deployment (`QP_DEPLOYMENT=local|prod`, see `quant_plat
 local runs every store embedded with the in-process executor; prod talks to servers.
 
 Where things are: assets in `quant_platform/assets/` (one module per kind of data: market_data,
-bars, klines, qa, backtests), the stores behind them in `quant_platform/resources/` ->
-`quant_platform/storage/`.
+bars, klines, qa, backtests), their blocking quality checks in `quant_platform/checks/`, the stores
+behind them in `quant_platform/resources/` -> `quant_platform/storage/`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,16 @@ import dagster as dg
 
 from quant_platform import jobs, schedules
 from quant_platform.assets import backtests, bars, klines, market_data, qa
+from quant_platform.checks.asset_checks import QUALITY_CHECKS
 from quant_platform.resources import build_resources
 from quant_platform.settings import LOCAL, deployment
+
+# Declarative automation: backtest_runs follows new klines once their blocking checks pass.
+AUTOMATION = dg.AutomationConditionSensorDefinition(
+    "research_automation",
+    target=dg.AssetSelection.groups("research"),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
 
 ASSETS = [
     market_data.raw_quotes,
@@ -35,8 +43,10 @@ def build_definitions(
     kind = kind or deployment()
     return dg.Definitions(
         assets=ASSETS,
+        asset_checks=QUALITY_CHECKS,
         jobs=jobs.all_jobs(),
         schedules=schedules.all_schedules(),
+        sensors=[AUTOMATION],
         resources={**build_resources(kind), **(resources or {})},
         executor=dg.in_process_executor if kind == LOCAL else dg.multiprocess_executor,
     )

@@ -5,7 +5,7 @@ import pandas as pd
 
 from quant_platform.assets.common import AS_OF_TAG
 from quant_platform.core.calendar import get_calendar
-from quant_platform.jobs import backtest_job, intraday_job, market_data_job
+from quant_platform.jobs import intraday_job, market_data_job
 from quant_platform.partitions import calendar_name
 
 _TZ = str(get_calendar(calendar_name()).tz)
@@ -41,18 +41,5 @@ def intraday_during_sessions(context: dg.ScheduleEvaluationContext):
     )
 
 
-@dg.schedule(
-    job=backtest_job,
-    cron_schedule="30 16 * * 1-5",
-    execution_timezone=_TZ,
-    description="An hour after the close on trading days: re-run the backtests on the new klines.",
-)
-def backtests_after_close(context: dg.ScheduleEvaluationContext):
-    day = pd.Timestamp(context.scheduled_execution_time).tz_convert(_TZ).date()
-    if not get_calendar(calendar_name()).is_session(day):
-        return dg.SkipReason(f"{day} is not a {calendar_name()} trading day")
-    return dg.RunRequest(run_key=f"backtests-{day.isoformat()}")
-
-
 def all_schedules() -> list:
-    return [daily_after_close, intraday_during_sessions, backtests_after_close]
+    return [daily_after_close, intraday_during_sessions]

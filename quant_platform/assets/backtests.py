@@ -132,8 +132,19 @@ def _trade_rows(run_id: str, trades: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+# Re-run when new klines land, but only once their blocking quality checks have passed. (eager()
+# would also demand that no klines partition is missing: history always has gaps.)
+BACKTEST_AUTOMATION = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & dg.AutomationCondition.all_deps_blocking_checks_passed()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("new klines whose blocking checks passed")
+
+
 @dg.asset(
     deps=["klines_daily"],
+    automation_condition=BACKTEST_AUTOMATION,
     retry_policy=STORE_RETRY,
     pool=COLD_POOL,
     group_name="research",

@@ -3,10 +3,11 @@
 import dagster as dg
 import numpy as np
 
+from quant_platform.assets import gate
 from quant_platform.assets.common import COLD_POOL, STORE_RETRY, table_metadata
 from quant_platform.core.rollups import daily_klines
 from quant_platform.core.schema import KLINES_DAILY
-from quant_platform.partitions import daily_partitions, partition_days
+from quant_platform.partitions import calendar_name, daily_partitions, partition_days
 from quant_platform.resources.clickhouse import ClickHouseResource
 
 
@@ -25,13 +26,16 @@ def klines_daily(context: dg.AssetExecutionContext, clickhouse: ClickHouseResour
     days = partition_days(context)
     with clickhouse.open() as cold:
         last = cold.read_table("raw_quotes", days[0], days[-1], last_per_symbol_day=True)
-        klines = daily_klines(last)
+        checked = gate.gate(
+            "klines_daily", gate.by_day(daily_klines(last), days), KLINES_DAILY, calendar_name()
+        )
+        klines = checked.clean
         bar_volume = cold.query_df(
             f"SELECT symbol, trade_date, sum(volume) AS bar_volume FROM {cold.table('bars_1m')} "
             "WHERE trade_date >= {start:Date} AND trade_date <= {end:Date} GROUP BY symbol, trade_date",
             {"start": days[0], "end": days[-1]},
         )
-        cold.replace_partitions(KLINES_DAILY, klines, days)
+        gate.write(cold, KLINES_DAILY, checked, days)
     merged = klines.merge(bar_volume, on=["symbol", "trade_date"], how="left")
     mismatched = int((~np.isclose(merged["bar_volume"].fillna(-1), merged["volume"])).sum())
     limit_up = int((klines["close"] >= klines["limit_up"]).sum())
@@ -39,6 +43,7 @@ def klines_daily(context: dg.AssetExecutionContext, clickhouse: ClickHouseResour
     return dg.MaterializeResult(
         metadata={
             **table_metadata(klines, days, time_col=None),
+            **checked.metadata,
             "volume_mismatch_vs_1m_bars": mismatched,
             "limit_up_closes": limit_up,
             "limit_down_closes": limit_down,

@@ -3,9 +3,10 @@
 import dagster as dg
 import pandas as pd
 
+from quant_platform.assets import gate
 from quant_platform.assets.common import AS_OF_TAG, COLD_POOL, STORE_RETRY, table_metadata
 from quant_platform.core.schema import RAW_QUOTES
-from quant_platform.partitions import daily_partitions, partition_days
+from quant_platform.partitions import calendar_name, daily_partitions, partition_days
 from quant_platform.resources.clickhouse import ClickHouseResource
 from quant_platform.resources.hot import HotCacheResource
 from quant_platform.resources.market import MarketDataResource
@@ -30,18 +31,25 @@ def raw_quotes(
     days = partition_days(context)
     source = market.source()
     as_of = context.run.tags.get(AS_OF_TAG)
-    frames = []
+    frames = {}
     for day in days:
         quotes = source.fetch_quotes(day)
         if as_of:  # intraday refresh: only what has happened by the scheduled instant
             quotes = quotes[quotes["ts"] <= pd.Timestamp(as_of)]
-        frames.append(quotes)
+        frames[day] = quotes
         context.log.info(f"{source.name}: {len(quotes)} snapshots for {day}")
-    df = pd.concat(frames, ignore_index=True) if frames else RAW_QUOTES.empty()
+    checked = gate.gate("raw_quotes", frames, RAW_QUOTES, calendar_name(), universe=source.universe(days[-1]))
+    for warning in checked.warnings:
+        context.log.warning(warning)
     with clickhouse.open() as cold:
-        cold.replace_partitions(RAW_QUOTES, df, days)
-    cache = hot.store()  # the newest snapshot per symbol; a cache outage only skips this
-    cached = cache.set_latest_quotes(frames[-1]) if frames and len(frames[-1]) else 0
+        gate.write(cold, RAW_QUOTES, checked, days)
+    last_day = gate.by_day(checked.clean, days[-1:])[days[-1]]
+    cached = hot.store().set_latest_quotes(last_day) if len(last_day) else 0  # an outage only skips it
     return dg.MaterializeResult(
-        metadata={**table_metadata(df, days), "source": source.name, "hot_latest_quotes": cached}
+        metadata={
+            **table_metadata(checked.clean, days),
+            **checked.metadata,
+            "source": source.name,
+            "hot_latest_quotes": cached,
+        }
     )

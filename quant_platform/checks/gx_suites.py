@@ -50,6 +50,7 @@ MAX_AMOUNT = 1e18
 _GX_TYPES = {STR: "str", TS: "Timestamp", DATE: "datetime64", "float64": "float64", "int64": "int64"}
 _SUITE_CACHE_SIZE = 64
 
+IN_SESSION = "_in_session"  # helper column of multi-day validation: ts inside its day's sessions
 _lock = threading.RLock()
 _state: dict[str, Any] = {}
 _suites: OrderedDict[tuple, ExpectationSuite] = OrderedDict()
@@ -195,28 +196,36 @@ def build_suite(
     """The suite for `kind` on `trade_date` (cached). `columns`: the frame's columns; expectations on
     absent schema columns are left out (`columns_present` reports them) instead of erroring."""
     schema = resolve(kind, freq)
-    day = to_date(trade_date)
+    days = (
+        tuple(sorted({to_date(d) for d in trade_date}))
+        if isinstance(trade_date, list | tuple)
+        else (to_date(trade_date),)
+    )
     present = tuple(c for c in schema.names if columns is None or c in columns)
-    key = (schema.name, day, calendar, present)
+    key = (schema.name, days, calendar, present)
     with _lock:
         suite = _suites.get(key)
         if suite is not None:
             _suites.move_to_end(key)
             return suite
         gx_context()
-        suite = _build(schema, day, calendar, set(present))
+        suite = _build(schema, days, calendar, set(present))
         _suites[key] = suite
         while len(_suites) > _SUITE_CACHE_SIZE:
             _suites.popitem(last=False)
         return suite
 
 
-def _build(schema: TableSchema, day: dt.date, calendar: str, present: set[str]) -> ExpectationSuite:
+def _build(
+    schema: TableSchema, days: tuple[dt.date, ...], calendar: str, present: set[str]
+) -> ExpectationSuite:
     import great_expectations as gx
     import great_expectations.expectations as gxe
     from great_expectations.expectations.row_conditions import Column as C
 
-    suite = gx.ExpectationSuite(name=f"{schema.name}.{day.isoformat()}.{calendar}")
+    day = days[-1]
+    span = day.isoformat() if len(days) == 1 else f"{days[0].isoformat()}..{day.isoformat()}"
+    suite = gx.ExpectationSuite(name=f"{schema.name}.{span}.{calendar}")
 
     def add(name: str, expectation) -> None:
         expectation.meta = {"name": name}
@@ -293,10 +302,14 @@ def _build(schema: TableSchema, day: dt.date, calendar: str, present: set[str]) 
     if has("trade_date"):
         add(
             "trade_date.partition",
-            gxe.ExpectColumnValuesToBeInSet(column="trade_date", value_set=[pd.Timestamp(day)]),
+            gxe.ExpectColumnValuesToBeInSet(column="trade_date", value_set=[pd.Timestamp(d) for d in days]),
         )
 
     cal = get_calendar(calendar)
+    if len(days) > 1:  # a range: the caller marks each row's session membership in IN_SESSION
+        if schema.name != KLINES and has("ts"):
+            add("session.all", gxe.ExpectColumnValuesToBeInSet(column=IN_SESSION, value_set=[True]))
+        return suite
     if not cal.is_session(day):
         add("session.trading_day", gxe.ExpectTableRowCountToEqual(value=0))
     elif schema.name != KLINES and has("ts"):
@@ -354,10 +367,56 @@ def validate_frame(
         trade_date = pd.Timestamp(days[0])
     day = to_date(trade_date)
     suite = build_suite(schema.name, day, calendar=calendar, columns=list(df.columns))
+    return _run_suite(schema, df, suite, day, max_examples)
+
+
+def in_session_mask(df: pd.DataFrame, calendar: str = "XSHG", *, bars: bool = False) -> pd.Series:
+    """Whether each row's ts lies in a trading interval of its own trade_date ([start, end] for
+    quotes, (start, end] for bars); rows of non-trading days are False."""
+    cal = get_calendar(calendar)
+    mask = pd.Series(False, index=df.index)
+    ts = pd.to_datetime(df["ts"], utc=True)
+    for day, idx in df.groupby(pd.to_datetime(df["trade_date"]).dt.date).groups.items():
+        if not cal.is_session(day):
+            continue
+        t = ts.loc[idx]
+        inside = pd.Series(False, index=idx)
+        for start, end in cal.session(day).intervals:
+            inside |= ((t > start) if bars else (t >= start)) & (t <= end)
+        mask.loc[idx] = inside
+    return mask
+
+
+def validate_days(
+    kind: str,
+    df: pd.DataFrame,
+    days,
+    *,
+    freq: str | None = None,
+    calendar: str = "XSHG",
+    max_examples: int = 5,
+) -> GxResult:
+    """One validation for several trading days (GX's cost is per expectation, not per row).
+
+    Per-day session expectations become one expectation on a session-membership column computed
+    here from the calendar; everything else is the single-day suite.
+    """
+    days = sorted({to_date(d) for d in days})
+    if len(days) == 1:
+        return validate_frame(kind, df, days[0], freq=freq, calendar=calendar, max_examples=max_examples)
+    schema = resolve(kind, freq)
+    frame = df
+    if schema.name != KLINES and "ts" in df and "trade_date" in df:
+        frame = df.assign(**{IN_SESSION: in_session_mask(df, calendar, bars=schema.name != QUOTES)})
+    suite = build_suite(schema.name, days, calendar=calendar, columns=list(df.columns))
+    return _run_suite(schema, frame, suite, days[-1], max_examples)
+
+
+def _run_suite(schema: TableSchema, frame: pd.DataFrame, suite, day, max_examples: int) -> GxResult:
     _, batch_definition = gx_context()
     start = time.perf_counter()
     with _lock:
-        batch = batch_definition.get_batch(batch_parameters={"dataframe": df})
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
         run = batch.validate(
             suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": max_examples}
         )
@@ -370,7 +429,7 @@ def validate_frame(
         success=all(o.success for o in outcomes),
         table_name=schema.name,
         trade_date=day,
-        rows=len(df),
+        rows=len(frame),
         results=outcomes,
         seconds=seconds,
         suite_name=suite.name,

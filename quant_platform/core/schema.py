@@ -171,6 +171,7 @@ QUARANTINE = TableSchema(
         Column("payload", "String", STR, "The offending row as JSON"),
     ),
     order_by=("table_name", "trade_date", "rule"),
+    partition_by="(table_name, trade_date)",  # each table's quarantine of a day is replaced on its own
 )
 
 _RUN_ID = Column("run_id", "String", STR, "Backtest run id (the warm tier's run record)")

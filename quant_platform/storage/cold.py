@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 STAGE_MARK = "__stage_"
+SCOPED_PARTITION = "(table_name, trade_date)"
 DAYS_PER_INSERT = 50  # ClickHouse refuses inserts touching more than 100 partitions at once
 
 
@@ -197,16 +198,23 @@ class ColdStore:
             self.client.command(f"DROP TABLE IF EXISTS {self.table(name)}")
 
     # -- writes ----------------------------------------------------------------------------
-    def replace_partitions(self, schema: TableSchema, df: pd.DataFrame, days: Sequence[dt.date]) -> int:
+    def replace_partitions(
+        self, schema: TableSchema, df: pd.DataFrame, days: Sequence[dt.date], scope: str | None = None
+    ) -> int:
         """Make `df` the complete content of trading days `days` in `schema`'s table.
 
         Days in `days` with no rows in `df` are emptied. Rows outside `days` are an error (they would
-        otherwise be silently dropped). Returns the number of rows written.
+        otherwise be silently dropped). Tables partitioned by (table_name, trade_date), such as the
+        quarantine, are replaced only within `scope` (a table name). Returns the rows written.
         """
-        if schema.partition_by != "trade_date":
+        if schema.partition_by not in ("trade_date", SCOPED_PARTITION):
             raise ValueError(f"{schema.name} is not partitioned by trade_date")
+        if (schema.partition_by == SCOPED_PARTITION) != (scope is not None):
+            raise ValueError(f"{schema.name}: scope is required exactly for {SCOPED_PARTITION} tables")
         days = sorted({pd.Timestamp(d).date() for d in days})
         df = schema.conform(df)
+        if scope is not None and len(df) and (df["table_name"] != scope).any():
+            raise ValueError(f"{schema.name}: rows outside scope {scope!r}")
         if len(df):
             present = set(pd.DatetimeIndex(df["trade_date"]).date)
             outside = sorted(present - set(days))
@@ -222,7 +230,10 @@ class ColdStore:
             for day in days:
                 verb = "REPLACE" if day in present else "DROP"
                 source = f" FROM {stage}" if day in present else ""
-                self.client.command(f"ALTER TABLE {target} {verb} PARTITION '{day.isoformat()}'{source}")
+                part = (
+                    f"'{day.isoformat()}'" if scope is None else f"('{_ident(scope)}', '{day.isoformat()}')"
+                )
+                self.client.command(f"ALTER TABLE {target} {verb} PARTITION {part}{source}")
         finally:
             self.client.command(f"DROP TABLE IF EXISTS {stage}")
         return len(df)
@@ -317,6 +328,15 @@ class ColdStore:
         if df.empty:
             return schema.empty()[cols]
         return schema.conform(df) if cols == schema.names else df
+
+    def quarantine_counts(self, table_name: str, start: dt.date, end: dt.date) -> pd.DataFrame:
+        """Quarantined rows of `table_name` per trading day and rule in [start, end]."""
+        return self.query_df(
+            f"SELECT trade_date, rule, count() AS rows FROM {self.table('quarantine')} "
+            "WHERE table_name = {t:String} AND trade_date >= {s:Date} AND trade_date <= {e:Date} "
+            "GROUP BY trade_date, rule ORDER BY trade_date, rule",
+            {"t": table_name, "s": start, "e": end},
+        )
 
     def count_by_day(self, name: str, days: Sequence[dt.date]) -> dict[dt.date, int]:
         rows = self.client.query(

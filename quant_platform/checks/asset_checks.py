@@ -1,0 +1,149 @@
+"""Blocking data-quality checks: Great Expectations suites plus the quarantine and completeness rules.
+
+One check per daily table. It re-reads what the asset wrote for the run's trading days, validates it
+with the table's GX suite (imported inside the check: the import costs seconds) and judges the
+quarantined share and, for klines, completeness against the calendar and the universe. ERROR
+severity blocks every downstream asset, in the same run and in automation.
+"""
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+
+import dagster as dg
+import pandas as pd
+
+from quant_platform.assets.common import COLD_POOL
+from quant_platform.partitions import calendar_name, daily_partitions
+from quant_platform.resources.clickhouse import ClickHouseResource
+from quant_platform.resources.market import MarketDataResource
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Tolerated shares before a check blocks (QP_QA_MAX_QUARANTINED_SHARE, QP_QA_MAX_MISSING_SHARE)."""
+
+    max_quarantined_share: float = 0.01
+    max_missing_share: float = 0.05  # suspensions make a few symbol-days legitimately absent
+
+    @classmethod
+    def from_env(cls) -> "Thresholds":
+        return cls(
+            float(os.environ.get("QP_QA_MAX_QUARANTINED_SHARE", cls.max_quarantined_share)),
+            float(os.environ.get("QP_QA_MAX_MISSING_SHARE", cls.max_missing_share)),
+        )
+
+
+def judge(table: str, days: list[dt.date], cold, universe: list[str] | None, thresholds: Thresholds):
+    """(passed, severity, description, metadata) for `table` over `days`."""
+    from quant_platform import quality
+    from quant_platform.checks.gx_suites import validate_days
+
+    df = cold.read_table(table, days[0], days[-1])
+    counts = cold.quarantine_counts(table, days[0], days[-1])
+    quarantined = int(counts["rows"].sum()) if len(counts) else 0
+    checks = []
+    if table == "klines_daily" and universe:
+        checks.append(
+            quality.klines_completeness(
+                df,
+                start=days[0],
+                end=days[-1],
+                universe=universe,
+                calendar=calendar_name(),
+                max_missing_share=thresholds.max_missing_share,
+            )
+        )
+    rejected = pd.DataFrame(index=range(quarantined))  # the split happened at write time; counts suffice
+    outcome = quality.evaluate(
+        (df, rejected),
+        checks=checks,
+        table_name=table,
+        max_quarantined_share=thresholds.max_quarantined_share,
+    )
+    gx = validate_days(table, df, days, calendar=calendar_name()) if len(df) else None
+    gx_ok = gx is None or gx.success
+    if not gx_ok:
+        passed, severity = False, dg.AssetCheckSeverity.ERROR
+    elif outcome.passed:
+        passed, severity = True, dg.AssetCheckSeverity.ERROR
+    else:
+        passed, severity = False, dg.AssetCheckSeverity(outcome.severity)
+    by_rule = counts.groupby("rule")["rows"].sum().to_dict() if len(counts) else {}
+    description = outcome.description
+    if gx is not None and not gx.success:
+        description = f"Great Expectations failed: {', '.join(gx.failed)}\n\n{description}"
+    metadata = {
+        "rows": len(df),
+        "quarantined_rows": quarantined,
+        "quarantined_by_rule": {k: int(v) for k, v in by_rule.items()},
+        "days": f"{days[0]} .. {days[-1]}" if len(days) > 1 else str(days[0]),
+        "thresholds": {
+            "max_quarantined_share": thresholds.max_quarantined_share,
+            "max_missing_share": thresholds.max_missing_share,
+        },
+        "quarantined_share": round(outcome.quarantined_share, 6),
+        **{f"rule/{c.rule}": float(round(c.share, 6)) for c in checks},
+    }
+    if gx is not None:
+        metadata["great_expectations"] = dg.MetadataValue.md(gx.markdown())
+        metadata["gx_seconds"] = round(gx.seconds, 3)
+    if not empty_ok(df, days):
+        passed, severity = False, dg.AssetCheckSeverity.ERROR
+        description = f"no rows for trading days {days[0]} .. {days[-1]}\n\n{description}"
+    return passed, severity, description, metadata
+
+
+def run_days(tags: dict[str, str]) -> list[dt.date]:
+    """Trading days of the run that materialized the asset (one partition or a range).
+
+    The checks are not partitioned themselves: one verdict covers the whole run, which is what
+    automation conditions and the UI's check status read.
+    """
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+        PARTITION_NAME_TAG,
+    )
+
+    if PARTITION_NAME_TAG in tags:
+        return [dt.date.fromisoformat(tags[PARTITION_NAME_TAG])]
+    if ASSET_PARTITION_RANGE_START_TAG in tags:
+        keys = daily_partitions.get_partition_keys_in_range(
+            dg.PartitionKeyRange(tags[ASSET_PARTITION_RANGE_START_TAG], tags[ASSET_PARTITION_RANGE_END_TAG])
+        )
+        return [dt.date.fromisoformat(k) for k in keys]
+    raise dg.Failure("the quality gate runs with a partitioned materialization (a day or a range)")
+
+
+def empty_ok(df, days: list[dt.date]) -> bool:
+    """A trading day with no rows at all is an outage, not a quiet day."""
+    return len(df) > 0 or not days
+
+
+def quality_check(table: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=table,
+        name="quality_gate",
+        blocking=True,
+        pool=COLD_POOL,
+        description=f"GX suite, quarantined share{' and completeness' if table == 'klines_daily' else ''} "
+        f"of {table}; ERROR blocks downstream assets.",
+    )
+    def _check(
+        context: dg.AssetCheckExecutionContext, clickhouse: ClickHouseResource, market: MarketDataResource
+    ) -> dg.AssetCheckResult:
+        days = run_days(context.run.tags)
+        universe = market.source().universe(days[-1]) if table == "klines_daily" else None
+        with clickhouse.open() as cold:
+            passed, severity, description, metadata = judge(
+                table, days, cold, universe, Thresholds.from_env()
+            )
+        return dg.AssetCheckResult(
+            passed=passed, severity=severity, description=description, metadata=metadata
+        )
+
+    return _check
+
+
+QUALITY_CHECKS = [quality_check(t) for t in ("raw_quotes", "bars_1m", "bars_5m", "bars_15m", "klines_daily")]
