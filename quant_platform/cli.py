@@ -170,6 +170,65 @@ def selfcheck() -> None:
         raise typer.Exit(1)
 
 
+@app.command()
+def qa(
+    start: str = typer.Option(..., help="First trading day, YYYY-MM-DD"),
+    end: str = typer.Option(..., help="Last trading day, YYYY-MM-DD"),
+) -> None:
+    """QA report for a range of trading days; exit 1 when a day failed a blocking quality check."""
+    from quant_platform.checks.verdicts import blocking_failures, check_verdicts
+    from quant_platform.runner import trading_days
+    from quant_platform.storage.cold import ColdStore
+
+    try:
+        days = trading_days(start, end)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    with ColdStore(StoreSettings.from_env().clickhouse_dsn) as cold:
+        cold.ensure_schema()
+        metrics = cold.read_table("qa_metrics", days[0], days[-1])
+    verdicts = check_verdicts(_instance(), days)
+    wanted = {
+        ("raw_quotes", "rows"): "quotes",
+        ("raw_quotes", "quarantined_rows"): "quarantined",
+        ("raw_quotes", "completeness_mean"): "completeness",
+        ("bars_1m", "rows"): "1m bars",
+        ("klines_daily", "rows"): "klines",
+        ("klines_daily", "return_outliers"): "outliers",
+    }
+    table = Table(title=f"QA {days[0]} .. {days[-1]}")
+    for col in ["trade_date", *wanted.values(), "blocking checks"]:
+        table.add_column(col)
+    by_day = {d: g for d, g in metrics.groupby(metrics["trade_date"].dt.date)} if len(metrics) else {}
+    failed_days = set()
+    for day in days:
+        m = by_day.get(day)
+        values = []
+        for (t, name), _ in wanted.items():
+            v = m[(m["table_name"] == t) & (m["metric"] == name)]["value"] if m is not None else []
+            values.append(f"{float(v.iloc[0]):,.4g}" if len(v) else "-")
+        v = verdicts[verdicts["trade_date"] == day]
+        bad = blocking_failures(v)
+        if len(bad):
+            failed_days.add(day)
+            status = "[red]FAILED[/red] " + ", ".join(bad["table_name"])
+        elif len(v):
+            warned = v[~v["passed"]]
+            status = (
+                "[yellow]warn[/yellow] " + ", ".join(warned["table_name"])
+                if len(warned)
+                else "[green]passed[/green]"
+            )
+        else:
+            status = "not checked"
+        table.add_row(str(day), *values, status)
+    console.print(table)
+    if failed_days:
+        console.print(f"[red]{len(failed_days)} trading day(s) failed a blocking quality check[/red]")
+        raise typer.Exit(1)
+
+
 backtest_app = typer.Typer(help="Backtest runs: inspect and export.", no_args_is_help=True)
 app.add_typer(backtest_app, name="backtest")
 

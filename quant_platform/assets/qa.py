@@ -1,40 +1,43 @@
-"""`qa_report`: per trading day, the numbers that say whether the day's data can be trusted."""
+"""`qa_report`: per trading day, the numbers that say whether the day's data can be trusted.
+
+Completeness per symbol, duplicates, quarantined rows by rule, robust return outliers, stale prices
+and calendar gaps for quotes, 1m bars and klines, stored in the cold tier (`qa_metrics`) and shown
+in the UI as the day's table, the trend across recent days and plots.
+"""
+
+import datetime as dt
 
 import dagster as dg
 import pandas as pd
 
 from quant_platform.assets.common import COLD_POOL, STORE_RETRY
 from quant_platform.core.schema import QA_METRICS
-from quant_platform.partitions import daily_partitions, partition_days
+from quant_platform.partitions import calendar_name, daily_partitions, partition_days
+from quant_platform.plots import markdown_image
 from quant_platform.resources.clickhouse import ClickHouseResource
+from quant_platform.resources.market import MarketDataResource
 from quant_platform.storage.cold import ColdStore
 
-# table -> (key expression for duplicates, numeric column whose NaNs count as nulls)
-_TABLES = {
-    "raw_quotes": ("(symbol, ts)", "price"),
-    "bars_1m": ("(symbol, ts)", "close"),
-    "bars_5m": ("(symbol, ts)", "close"),
-    "bars_15m": ("(symbol, ts)", "close"),
-    "klines_daily": ("symbol", "close"),
-}
+REPORTED = ("raw_quotes", "bars_1m", "klines_daily")
+TREND_DAYS = 60
+TREND_METRICS = ["rows", "quarantined_share", "completeness_mean", "return_outliers", "stale_symbols"]
 
 
-def table_metrics(cold: ColdStore, start, end) -> pd.DataFrame:
-    """Rows, symbols, duplicate keys and null prices per table and day, computed inside ClickHouse."""
+def day_metrics(cold: ColdStore, day: dt.date, universe: list[str] | None) -> pd.DataFrame:
+    """QA_METRICS rows of every reported table for one trading day."""
+    from quant_platform import quality
+
+    quarantine = cold.read_table("quarantine", day, day)
     frames = []
-    for table, (key, value_col) in _TABLES.items():
-        df = cold.query_df(
-            f"SELECT trade_date, count() AS rows, uniqExact(symbol) AS symbols, "
-            f"count() - uniqExact({key}) AS duplicates, countIf(NOT isFinite({value_col})) AS null_prices "
-            f"FROM {cold.table(table)} WHERE trade_date >= {{start:Date}} AND trade_date <= {{end:Date}} "
-            "GROUP BY trade_date",
-            {"start": start, "end": end},
+    for table in REPORTED:
+        df = cold.read_table(table, day, day)
+        rejected = quarantine[quarantine["table_name"] == table]
+        frames.append(
+            quality.partition_metrics(
+                df, table, trade_date=day, quarantined=rejected, universe=universe, calendar=calendar_name()
+            )
         )
-        long = df.melt(id_vars="trade_date", var_name="metric", value_name="value")
-        long["table_name"] = table
-        frames.append(long)
-    out = pd.concat(frames, ignore_index=True) if frames else QA_METRICS.empty()
-    return QA_METRICS.conform(out.astype({"value": "float64"}))
+    return QA_METRICS.conform(pd.concat(frames, ignore_index=True))
 
 
 @dg.asset(
@@ -44,21 +47,31 @@ def table_metrics(cold: ColdStore, start, end) -> pd.DataFrame:
     retry_policy=STORE_RETRY,
     pool=COLD_POOL,
     group_name="quality",
-    kinds={"clickhouse"},
-    description="Per-day QA metrics (rows, symbols, duplicate keys, null prices per table). "
-    "Cold tier table `qa_metrics`; the UI shows the day's table.",
+    kinds={"clickhouse", "pandas"},
+    description="Per-day QA metrics of quotes, 1m bars and klines (completeness, duplicates, quarantine "
+    "by rule, outliers, stale prices, gaps). Cold tier table `qa_metrics`; UI: table, trend, plots.",
 )
-def qa_report(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource) -> dg.MaterializeResult:
+def qa_report(
+    context: dg.AssetExecutionContext, clickhouse: ClickHouseResource, market: MarketDataResource
+) -> dg.MaterializeResult:
+    from quant_platform import quality
+
     days = partition_days(context)
+    universe = market.source().universe(days[-1])
     with clickhouse.open() as cold:
-        metrics = table_metrics(cold, days[0], days[-1])
+        metrics = pd.concat([day_metrics(cold, day, universe) for day in days], ignore_index=True)
         cold.replace_partitions(QA_METRICS, metrics, days)
-    summary = metrics.pivot_table(index="table_name", columns="metric", values="value", aggfunc="sum")
-    problems = int(metrics.loc[metrics["metric"].isin(["duplicates", "null_prices"]), "value"].sum())
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": len(metrics),
-            "problems": problems,
-            "summary": dg.MetadataValue.md(summary.to_markdown()),
-        }
-    )
+        history = cold.read_table("qa_metrics", days[-1] - dt.timedelta(days=TREND_DAYS * 2), days[-1])
+    last = metrics[metrics["trade_date"] == pd.Timestamp(days[-1])]
+    trend = quality.qa_trend(history, table_name="raw_quotes", metric_names=TREND_METRICS).tail(TREND_DAYS)
+    meta = {
+        "dagster/row_count": len(metrics),
+        "trading_days": len(days),
+        "last_day": str(days[-1]),
+        "summary": dg.MetadataValue.md(quality.summary_markdown(last)),
+        "trend": dg.MetadataValue.md(quality.trend_markdown(trend.tail(10))),
+    }
+    if len(trend) > 1:
+        png = quality.plot_trend(trend, [c for c in trend.columns if "share" in c or "completeness" in c])
+        meta["trend_plot"] = dg.MetadataValue.md(markdown_image(png, "QA trend"))
+    return dg.MaterializeResult(metadata=meta)

@@ -119,3 +119,26 @@ def test_clean_synthetic_data_passes_every_check(qp_home):
     assert {k: c.passed for k, c in checks.items()} == dict.fromkeys(
         ["raw_quotes", "bars_1m", "bars_5m", "bars_15m", "klines_daily"], True
     )
+
+
+def test_qa_command_reports_and_fails_on_blocked_days(qp_home):
+    from typer.testing import CliRunner
+
+    from quant_platform.cli import app
+
+    defs = build_definitions(resources={"market": FaultyMarketResource(bad_share=0.0)})
+    instance = dg.DagsterInstance.get()
+    day1 = {ASSET_PARTITION_RANGE_START_TAG: DAYS[0], ASSET_PARTITION_RANGE_END_TAG: DAYS[0]}
+    assert defs.resolve_job_def("market_data_daily").execute_in_process(tags=day1, instance=instance).success
+    ok = CliRunner().invoke(app, ["qa", "--start", DAYS[0], "--end", DAYS[0]])
+    assert ok.exit_code == 0, ok.output
+    assert "passed" in ok.output and "1,920" in ok.output  # 8 symbols x 240 snapshots
+
+    bad = build_definitions(resources={"market": FaultyMarketResource(bad_share=0.05)})
+    day2 = {ASSET_PARTITION_RANGE_START_TAG: DAYS[1], ASSET_PARTITION_RANGE_END_TAG: DAYS[1]}
+    bad.resolve_job_def("market_data_daily").execute_in_process(
+        tags=day2, instance=instance, raise_on_error=False
+    )
+    failed = CliRunner().invoke(app, ["qa", "--start", DAYS[0], "--end", DAYS[1]])
+    assert failed.exit_code == 1, failed.output
+    assert "FAILED" in failed.output and "1 trading day(s) failed" in failed.output
