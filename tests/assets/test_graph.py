@@ -72,7 +72,8 @@ def test_metadata_is_useful(chdb_dsn):
     assert by_key["raw_quotes"]["dagster/row_count"].value > 0
     assert "preview" in by_key["bars_1m"] and "time_range" in by_key["bars_1m"]
     assert by_key["klines_daily"]["volume_mismatch_vs_1m_bars"].value == 0
-    assert by_key["qa_report"]["problems"].value == 0
+    assert "completeness_mean" in by_key["qa_report"]["summary"].value
+    assert by_key["raw_quotes"]["quarantined_rows"].value == 0
 
 
 def test_partitions_are_trading_days():
