@@ -4,6 +4,7 @@ The public entry point is `quant_platform.backtest`; this package must not impor
 """
 
 from .data import Bars, Panel, prepare_bars, prepare_panel
+from .grid import PORTFOLIO_SYMBOL, grid
 from .metrics import STAT_NAMES
 from .runner import BacktestResult, run
 from .settings import BacktestSettings
@@ -24,10 +25,12 @@ __all__ = [
     "BacktestSettings",
     "Bars",
     "Panel",
+    "PORTFOLIO_SYMBOL",
     "Param",
     "StrategySpec",
     "expand_grid",
     "get_strategy",
+    "grid",
     "prepare_bars",
     "prepare_panel",
     "register_strategy",

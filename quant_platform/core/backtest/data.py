@@ -15,7 +15,7 @@ Accepted shapes:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,40 +147,15 @@ def _float_col(df: pd.DataFrame, col: Any, what: str) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def prepare_bars(data: Any, symbol: str | None = None) -> Bars:
-    """Validate one OHLCV DataFrame and convert it to `Bars`.
-
-    Raises ValueError on: not a DataFrame, fewer than 2 bars, missing Open/High/Low/Close, no
-    DatetimeIndex/date column, unsorted or duplicated timestamps, NaN or non-positive prices.
-    """
-    what = f"data[{symbol!r}]" if symbol is not None else "data"
-    if isinstance(data, Bars):
-        return data
-    if not isinstance(data, pd.DataFrame):
-        raise ValueError(f"{what} must be a pandas DataFrame of OHLCV bars, got {type(data).__name__}")
-    names = data.columns.tolist()
-    cmap = _column_map(names)
-    missing = [c.capitalize() for c in PRICE_COLUMNS if c not in cmap]
-    if missing:
-        raise ValueError(
-            f"{what} is missing column(s) {missing}; need Open, High, Low, Close "
-            f"(optional Volume; lower-case accepted), got {names}"
-        )
-    if len(data) < 2:
-        raise ValueError(f"{what} needs at least 2 bars, got {len(data)}")
-    index = _datetime_index(data, cmap, what)
+def _bars_from_rows(
+    index: pd.DatetimeIndex, rows: dict[str, np.ndarray], cmap: dict[str, Any], what: str, symbol: str | None
+) -> Bars:
+    if len(index) < 2:
+        raise ValueError(f"{what} needs at least 2 bars, got {len(index)}")
     if not index.is_monotonic_increasing:
         raise ValueError(f"{what}: index is not sorted in increasing time order (sort it first)")
     if not index.is_unique:
         raise ValueError(f"{what}: index has duplicated timestamps")
-    wanted = [k for k in (*PRICE_COLUMNS, "volume", "limit_up", "limit_down") if k in cmap]
-    try:
-        # One conversion of the whole frame is much cheaper than one per column.
-        block = np.ascontiguousarray(data.to_numpy(dtype=np.float64, na_value=np.nan).T)
-        pos = {c: i for i, c in enumerate(names)}
-        rows = {k: block[pos[cmap[k]]] for k in wanted}
-    except (TypeError, ValueError):
-        rows = {k: _float_col(data, cmap[k], what) for k in wanted}
     for c in PRICE_COLUMNS:
         arr = rows[c]
         if not (arr > 0.0).all() or not np.isfinite(arr).all():
@@ -202,6 +177,43 @@ def prepare_bars(data: Any, symbol: str | None = None) -> Bars:
     )
 
 
+def _check_columns(cmap: dict[str, Any], names: list, what: str) -> list[str]:
+    missing = [c.capitalize() for c in PRICE_COLUMNS if c not in cmap]
+    if missing:
+        raise ValueError(
+            f"{what} is missing column(s) {missing}; need Open, High, Low, Close "
+            f"(optional Volume; lower-case accepted), got {names}"
+        )
+    return [k for k in (*PRICE_COLUMNS, "volume", "limit_up", "limit_down") if k in cmap]
+
+
+def prepare_bars(data: Any, symbol: str | None = None) -> Bars:
+    """Validate one OHLCV DataFrame and convert it to `Bars`.
+
+    Raises ValueError on: not a DataFrame, fewer than 2 bars, missing Open/High/Low/Close, no
+    DatetimeIndex/date column, unsorted or duplicated timestamps, NaN or non-positive prices.
+    """
+    what = f"data[{symbol!r}]" if symbol is not None else "data"
+    if isinstance(data, Bars):
+        return data
+    if not isinstance(data, pd.DataFrame):
+        raise ValueError(f"{what} must be a pandas DataFrame of OHLCV bars, got {type(data).__name__}")
+    names = data.columns.tolist()
+    cmap = _column_map(names)
+    wanted = _check_columns(cmap, names, what)
+    if len(data) < 2:
+        raise ValueError(f"{what} needs at least 2 bars, got {len(data)}")
+    index = _datetime_index(data, cmap, what)
+    try:
+        # One conversion of the whole frame is much cheaper than one per column.
+        block = np.ascontiguousarray(data.to_numpy(dtype=np.float64, na_value=np.nan).T)
+        pos = {c: i for i, c in enumerate(names)}
+        rows = {k: block[pos[cmap[k]]] for k in wanted}
+    except (TypeError, ValueError):
+        rows = {k: _float_col(data, cmap[k], what) for k in wanted}
+    return _bars_from_rows(index, rows, cmap, what, symbol)
+
+
 def is_multi(data: Any) -> bool:
     """True for a mapping of frames or a long frame with a ``symbol`` column."""
     if isinstance(data, Mapping):
@@ -209,50 +221,85 @@ def is_multi(data: Any) -> bool:
     return isinstance(data, pd.DataFrame) and "symbol" in data.columns
 
 
-def split_symbols(data: Any) -> dict[str, Any]:
-    """{symbol: per-symbol frame} from a mapping or a long frame (first-appearance symbol order)."""
+def count_symbols(data: Any) -> int:
+    """Number of symbols `iter_universe(data)` yields."""
     if isinstance(data, Mapping):
+        return len(data)
+    if isinstance(data, pd.DataFrame) and "symbol" in data.columns:
+        return int(data["symbol"].nunique(dropna=False))
+    return 1
+
+
+def _iter_long(data: pd.DataFrame) -> Iterator[Bars]:
+    """Bars of each symbol of a long frame, in first-appearance order, without pandas groupby."""
+    if data.empty:
+        raise ValueError("long data frame is empty")
+    names = data.columns.tolist()
+    cmap = _column_map(names)
+    wanted = _check_columns(cmap, names, "data")
+    date_col = next((cmap[c] for c in DATE_COLUMNS if c in cmap), None)
+    if date_col is not None:
+        try:
+            dates = pd.DatetimeIndex(pd.to_datetime(data[date_col].to_numpy()))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"data: date column {date_col!r} is not parseable: {exc}") from exc
+    elif isinstance(data.index, pd.DatetimeIndex):
+        dates = data.index
+    else:
+        raise ValueError(f"long data frame needs a DatetimeIndex or a date column (one of {DATE_COLUMNS})")
+    codes, uniques = pd.factorize(data["symbol"], sort=False, use_na_sentinel=True)
+    if (codes < 0).any():
+        raise ValueError("long data frame has rows without a symbol")
+    try:
+        block = data[[cmap[k] for k in wanted]].to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"data: OHLCV columns are not numeric: {exc}") from exc
+    order = np.argsort(codes, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(uniques)))])
+    date_values = dates.asi8
+    for j, sym in enumerate(uniques):
+        sel = order[bounds[j] : bounds[j + 1]]
+        d = date_values[sel]
+        if (np.diff(d) < 0).any():
+            sel = sel[np.argsort(d, kind="stable")]
+        index = dates[sel]
+        rows = {k: np.ascontiguousarray(block[sel, i]) for i, k in enumerate(wanted)}
+        yield _bars_from_rows(index, rows, cmap, f"data[{str(sym)!r}]", str(sym))
+
+
+def iter_universe(data: Any) -> Iterator[Bars]:
+    """Yield the `Bars` of every symbol of `data`, one at a time (a grid streams through them).
+
+    A single frame yields one `Bars` whose symbol is ``data.attrs.get("symbol")``.
+    """
+    if isinstance(data, Bars):
+        yield data
+    elif isinstance(data, Mapping):
         if not data:
             raise ValueError("data mapping is empty")
-        return {str(k): v for k, v in data.items()}
-    if isinstance(data, pd.DataFrame) and "symbol" in data.columns:
-        if data.empty:
-            raise ValueError("long data frame is empty")
-        cmap = _column_map(data.columns.tolist())
-        date_col = next((cmap[c] for c in DATE_COLUMNS if c in cmap), None)
-        if date_col is None and not isinstance(data.index, pd.DatetimeIndex):
-            raise ValueError(
-                f"long data frame needs a DatetimeIndex or a date column (one of {DATE_COLUMNS})"
-            )
-        out: dict[str, Any] = {}
-        for sym, g in data.groupby("symbol", sort=False):
-            g = g.drop(columns="symbol")
-            if date_col is not None:
-                g = g.set_index(pd.DatetimeIndex(pd.to_datetime(g[date_col].to_numpy()))).drop(
-                    columns=date_col
-                )
-                g = g.sort_index()
-            out[str(sym)] = g
-        return out
-    raise ValueError(
-        "data must be an OHLCV DataFrame, a mapping {symbol: DataFrame} or a long DataFrame with a "
-        f"'symbol' column; got {type(data).__name__}"
-    )
+        for sym, frame in data.items():
+            yield prepare_bars(frame, symbol=str(sym))
+    elif isinstance(data, pd.DataFrame) and "symbol" in data.columns:
+        yield from _iter_long(data)
+    elif isinstance(data, pd.DataFrame):
+        yield prepare_bars(data, symbol=data.attrs.get("symbol"))
+    else:
+        raise ValueError(
+            "data must be an OHLCV DataFrame, a mapping {symbol: DataFrame} or a long DataFrame with a "
+            f"'symbol' column; got {type(data).__name__}"
+        )
 
 
-def prepare_universe(data: Any) -> dict[str, Bars]:
-    """{symbol: Bars} for any accepted input; a single frame becomes {None-or-attrs-symbol: Bars}."""
-    if is_multi(data):
-        return {s: prepare_bars(f, symbol=s) for s, f in split_symbols(data).items()}
-    sym = data.attrs.get("symbol") if isinstance(data, pd.DataFrame) else None
-    return {sym: prepare_bars(data, symbol=sym)}
+def prepare_universe(data: Any) -> dict[str | None, Bars]:
+    """{symbol: Bars} for any accepted input."""
+    return {b.symbol: b for b in iter_universe(data)}
 
 
 def prepare_panel(data: Any) -> Panel:
     """Align several symbols on the union of their timestamps."""
     if isinstance(data, Panel):
         return data
-    bars = prepare_universe(data) if is_multi(data) else {"asset": prepare_bars(data)}
+    bars = prepare_universe(data) if is_multi(data) else {"asset": prepare_bars(data, symbol="asset")}
     symbols = tuple(str(s) for s in bars)
     tz = {str(b.index.tz) for b in bars.values()}
     if len(tz) > 1:

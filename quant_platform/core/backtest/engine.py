@@ -19,393 +19,30 @@ close without an exit fee.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 from .data import Bars, Panel
-from .metrics import N_STATS, N_TSTATS, compute_stats
-from .settings import BacktestSettings
-
-# Columns of the kernels' trade record buffer.
-TR_ENTRY_BAR, TR_EXIT_BAR, TR_ENTRY_PRICE, TR_EXIT_PRICE, TR_SIZE, TR_PNL, TR_FEE, TR_OPEN, TR_SYMBOL = range(
-    9
+from .kernels import (  # noqa: F401 - re-exported for the drivers and tests
+    TR_COLS,
+    TR_ENTRY_BAR,
+    TR_ENTRY_PRICE,
+    TR_EXIT_BAR,
+    TR_EXIT_PRICE,
+    TR_FEE,
+    TR_OPEN,
+    TR_PNL,
+    TR_SIZE,
+    TR_SYMBOL,
+    compute_stats,
+    simulate,
+    simulate_portfolio,
+    simulate_stats,
 )
-TR_COLS = 9
-_TOL = 1e-9  # price tolerance of the limit-up / limit-down test
-
-
-@njit(cache=True, inline="always")
-def _units(budget, px, comm, min_comm, extra, sizing, fixed, lot):  # pragma: no cover - compiled
-    """Units a position of price `px` may have: the largest u with
-    u * px * (1 + extra) + max(u * px * comm, min_comm) <= budget, then per sizing mode."""
-    if budget <= 0.0 or px <= 0.0:
-        return 0.0
-    a = budget / (px * (1.0 + comm + extra))
-    if min_comm > 0.0:
-        b = (budget - min_comm) / (px * (1.0 + extra))
-        if b < a:
-            a = b
-    if a <= 0.0:
-        return 0.0
-    if sizing == 1:  # all-in fractional
-        return a
-    afford = math.floor(a / lot) * lot
-    if sizing == 0:  # all-in integer
-        return afford
-    u = math.floor(fixed / lot) * lot  # fixed quantity, capped at what the budget pays for
-    return u if u <= afford else afford
-
-
-@njit(cache=True)
-def simulate(
-    open_, close, want, day, lim_up, lim_dn, ip, fp, equity, tstats, trades, record
-):  # pragma: no cover
-    """Single-asset simulation. Fills `equity` (len n) and `tstats`; if `record`, writes trades into
-    `trades` (capacity >= n + 1 rows) and returns their count."""
-    n = close.shape[0]
-    fill_close = ip[0] == 1
-    sizing = ip[1]
-    long_only = ip[2] == 1
-    t1 = ip[3] == 1
-    use_lim = ip[4] == 1
-    cash = fp[0]
-    comm = fp[1]
-    min_comm = fp[2]
-    stamp = fp[3]
-    slip = fp[4]
-    fixed = fp[5]
-    lot = fp[6]
-
-    pos = 0.0
-    ep = 0.0
-    efee = 0.0
-    ebar = 0
-    eday = -1
-    desired = 0.0
-    ntr = 0
-    closed = 0.0
-    wins = 0.0
-    gp = 0.0
-    gl = 0.0
-    tot_comm = 0.0
-    tot_stamp = 0.0
-    exposed = 0.0
-    dead = False
-
-    for t in range(n):
-        if dead:
-            equity[t] = 0.0
-            continue
-        pos_start = pos
-        if fill_close:
-            w = want[t]
-            if w == w:
-                desired = 0.0 if (long_only and w < 0.0) else w
-        if fill_close or t > 0:
-            px = close[t] if fill_close else open_[t]
-            cur = 1.0 if pos > 0.0 else (-1.0 if pos < 0.0 else 0.0)
-            if desired != cur:
-                if pos != 0.0:
-                    sell = pos > 0.0
-                    blocked = False
-                    if sell and t1 and day[t] == eday:
-                        blocked = True
-                    if use_lim and (
-                        (sell and px <= lim_dn[t] + _TOL) or (not sell and px >= lim_up[t] - _TOL)
-                    ):
-                        blocked = True
-                    if not blocked:
-                        xp = px * (1.0 - slip) if sell else px * (1.0 + slip)
-                        notional = abs(pos) * xp
-                        c = notional * comm
-                        if c < min_comm:
-                            c = min_comm
-                        s = notional * stamp if sell else 0.0
-                        fee = c + s
-                        gross = pos * (xp - ep)
-                        pnl = gross - efee - fee
-                        cash += gross - fee
-                        tot_comm += c
-                        tot_stamp += s
-                        closed += 1.0
-                        if pnl > 0.0:
-                            wins += 1.0
-                            gp += pnl
-                        elif pnl < 0.0:
-                            gl -= pnl
-                        if record:
-                            trades[ntr, 0] = ebar
-                            trades[ntr, 1] = t
-                            trades[ntr, 2] = ep
-                            trades[ntr, 3] = xp
-                            trades[ntr, 4] = pos
-                            trades[ntr, 5] = pnl
-                            trades[ntr, 6] = efee + fee
-                            trades[ntr, 7] = 0.0
-                            trades[ntr, 8] = 0.0
-                            ntr += 1
-                        pos = 0.0
-                        ep = 0.0
-                if pos == 0.0 and desired != 0.0:
-                    buy = desired > 0.0
-                    blocked = False
-                    if use_lim and ((buy and px >= lim_up[t] - _TOL) or (not buy and px <= lim_dn[t] + _TOL)):
-                        blocked = True
-                    if not blocked:
-                        fpx = px * (1.0 + slip) if buy else px * (1.0 - slip)
-                        extra = 0.0 if buy else stamp
-                        u = _units(cash, fpx, comm, min_comm, extra, sizing, fixed, lot)
-                        if u > 0.0:
-                            notional = u * fpx
-                            c = notional * comm
-                            if c < min_comm:
-                                c = min_comm
-                            s = notional * extra
-                            fee = c + s
-                            cash -= fee
-                            tot_comm += c
-                            tot_stamp += s
-                            pos = u if buy else -u
-                            ep = fpx
-                            efee = fee
-                            ebar = t
-                            eday = day[t] if t1 else 0
-        eq = cash + pos * (close[t] - ep) if pos != 0.0 else cash
-        if pos_start != 0.0 or pos != 0.0:
-            exposed += 1.0
-        if eq <= 0.0:
-            # Ruined: liquidate at this close (no fee) and stay flat at zero equity.
-            if pos != 0.0:
-                gross = pos * (close[t] - ep)
-                pnl = gross - efee
-                closed += 1.0
-                gl -= pnl if pnl < 0.0 else 0.0
-                if record:
-                    trades[ntr, 0] = ebar
-                    trades[ntr, 1] = t
-                    trades[ntr, 2] = ep
-                    trades[ntr, 3] = close[t]
-                    trades[ntr, 4] = pos
-                    trades[ntr, 5] = pnl
-                    trades[ntr, 6] = efee
-                    trades[ntr, 7] = 0.0
-                    trades[ntr, 8] = 0.0
-                    ntr += 1
-                pos = 0.0
-            cash = 0.0
-            eq = 0.0
-            dead = True
-        equity[t] = eq
-        if not fill_close:
-            w = want[t]
-            if w == w:
-                desired = 0.0 if (long_only and w < 0.0) else w
-
-    open_trades = 0.0
-    if pos != 0.0:
-        open_trades = 1.0
-        if record:
-            last = close[n - 1]
-            trades[ntr, 0] = ebar
-            trades[ntr, 1] = n - 1
-            trades[ntr, 2] = ep
-            trades[ntr, 3] = last
-            trades[ntr, 4] = pos
-            trades[ntr, 5] = pos * (last - ep) - efee
-            trades[ntr, 6] = efee
-            trades[ntr, 7] = 1.0
-            trades[ntr, 8] = 0.0
-            ntr += 1
-    tstats[0] = closed
-    tstats[1] = wins
-    tstats[2] = gp
-    tstats[3] = gl
-    tstats[4] = tot_comm
-    tstats[5] = tot_stamp
-    tstats[6] = exposed
-    tstats[7] = open_trades
-    return ntr
-
-
-@njit(cache=True)
-def simulate_portfolio(  # pragma: no cover - compiled
-    open_, close, close_ff, rebalance, member, day, lim_up, lim_dn, ip, fp, equity, tstats, trades, record
-):
-    """Long-only multi-asset simulation over (bars x symbols) arrays.
-
-    On a rebalance row `member[t, j]` says whether symbol j should be held. Held symbols that left the
-    selection are sold first; then every selected symbol not yet held is bought, each with
-    ``cash / (number of symbols still to buy)`` (all-in sizing) or the fixed quantity. Symbols that
-    stay selected are kept as they are. A symbol without a price on a bar (NaN) or blocked by T+1 / a
-    price limit is retried on later bars. Returns the number of recorded trades.
-    """
-    n, m = close.shape
-    fill_close = ip[0] == 1
-    sizing = ip[1]
-    t1 = ip[3] == 1
-    use_lim = ip[4] == 1
-    cash = fp[0]
-    comm = fp[1]
-    min_comm = fp[2]
-    stamp = fp[3]
-    slip = fp[4]
-    fixed = fp[5]
-    lot = fp[6]
-
-    units = np.zeros(m)
-    ep = np.zeros(m)
-    efee = np.zeros(m)
-    ebar = np.zeros(m, dtype=np.int64)
-    eday = np.full(m, -1, dtype=np.int64)
-    target = np.zeros(m, dtype=np.bool_)
-    pend = np.empty(m, dtype=np.int64)
-    ntr = 0
-    closed = 0.0
-    wins = 0.0
-    gp = 0.0
-    gl = 0.0
-    tot_comm = 0.0
-    tot_stamp = 0.0
-    exposed = 0.0
-
-    for t in range(n):
-        held_start = False
-        for j in range(m):
-            if units[j] != 0.0:
-                held_start = True
-                break
-        if fill_close and rebalance[t]:
-            for j in range(m):
-                target[j] = member[t, j]
-        if fill_close or t > 0:
-            # 1) sells
-            for j in range(m):
-                if units[j] == 0.0 or target[j]:
-                    continue
-                px = close[t, j] if fill_close else open_[t, j]
-                if px != px:
-                    continue
-                if t1 and day[t] == eday[j]:
-                    continue
-                if use_lim and px <= lim_dn[t, j] + _TOL:
-                    continue
-                xp = px * (1.0 - slip)
-                notional = units[j] * xp
-                c = notional * comm
-                if c < min_comm:
-                    c = min_comm
-                s = notional * stamp
-                fee = c + s
-                pnl = units[j] * (xp - ep[j]) - efee[j] - fee
-                cash += notional - fee
-                tot_comm += c
-                tot_stamp += s
-                closed += 1.0
-                if pnl > 0.0:
-                    wins += 1.0
-                    gp += pnl
-                elif pnl < 0.0:
-                    gl -= pnl
-                if record:
-                    trades[ntr, 0] = ebar[j]
-                    trades[ntr, 1] = t
-                    trades[ntr, 2] = ep[j]
-                    trades[ntr, 3] = xp
-                    trades[ntr, 4] = units[j]
-                    trades[ntr, 5] = pnl
-                    trades[ntr, 6] = efee[j] + fee
-                    trades[ntr, 7] = 0.0
-                    trades[ntr, 8] = j
-                    ntr += 1
-                units[j] = 0.0
-            # 2) buys
-            k = 0
-            for j in range(m):
-                if not target[j] or units[j] != 0.0:
-                    continue
-                px = close[t, j] if fill_close else open_[t, j]
-                if px != px:
-                    continue
-                if use_lim and px >= lim_up[t, j] - _TOL:
-                    continue
-                pend[k] = j
-                k += 1
-            for q in range(k):
-                j = pend[q]
-                px = close[t, j] if fill_close else open_[t, j]
-                fpx = px * (1.0 + slip)
-                budget = cash / (k - q)
-                if sizing == 2:
-                    budget = cash
-                u = _units(budget, fpx, comm, min_comm, 0.0, sizing, fixed, lot)
-                if u <= 0.0:
-                    continue
-                notional = u * fpx
-                c = notional * comm
-                if c < min_comm:
-                    c = min_comm
-                cash -= notional + c
-                tot_comm += c
-                units[j] = u
-                ep[j] = fpx
-                efee[j] = c
-                ebar[j] = t
-                eday[j] = day[t] if t1 else 0
-        eq = cash
-        held_end = False
-        for j in range(m):
-            if units[j] != 0.0:
-                held_end = True
-                eq += units[j] * close_ff[t, j]
-        if held_start or held_end:
-            exposed += 1.0
-        equity[t] = eq
-        if (not fill_close) and rebalance[t]:
-            for j in range(m):
-                target[j] = member[t, j]
-
-    open_trades = 0.0
-    for j in range(m):
-        if units[j] != 0.0:
-            open_trades += 1.0
-            if record:
-                last = close_ff[n - 1, j]
-                trades[ntr, 0] = ebar[j]
-                trades[ntr, 1] = n - 1
-                trades[ntr, 2] = ep[j]
-                trades[ntr, 3] = last
-                trades[ntr, 4] = units[j]
-                trades[ntr, 5] = units[j] * (last - ep[j]) - efee[j]
-                trades[ntr, 6] = efee[j]
-                trades[ntr, 7] = 1.0
-                trades[ntr, 8] = j
-                ntr += 1
-    tstats[0] = closed
-    tstats[1] = wins
-    tstats[2] = gp
-    tstats[3] = gl
-    tstats[4] = tot_comm
-    tstats[5] = tot_stamp
-    tstats[6] = exposed
-    tstats[7] = open_trades
-    return ntr
-
-
-@njit(cache=True)
-def simulate_stats(
-    open_, close, want, day, lim_up, lim_dn, ip, fp, years, ppy, buy_hold, equity, out
-):  # pragma: no cover
-    """`simulate` without trade records followed by `compute_stats` into `out` (grid hot path)."""
-    tstats = np.zeros(8)
-    dummy = np.empty((0, 9))
-    simulate(open_, close, want, day, lim_up, lim_dn, ip, fp, equity, tstats, dummy, False)
-    compute_stats(equity, fp[0], ppy, years, tstats, buy_hold, out)
-    return out
-
+from .metrics import N_STATS, N_TSTATS
+from .settings import BacktestSettings
 
 # --------------------------------------------------------------------------------------------------
 # Python drivers
@@ -469,9 +106,10 @@ class SingleAssetContext:
         equity = np.empty(n)
         tstats = np.zeros(N_TSTATS)
         trades = np.empty((n + 1, TR_COLS))
+        events = np.flatnonzero(~np.isnan(want))
         ntr = simulate(
-            b.open, b.close, want, self.day, self.lim_up, self.lim_dn, self.ip, self.fp, equity, tstats,
-            trades, True,
+            b.open, b.close, want, events, self.day, self.lim_up, self.lim_dn, self.ip, self.fp,
+            equity, tstats, trades, True,
         )  # fmt: skip
         stats = np.empty(N_STATS)
         compute_stats(equity, self.fp[0], self.ppy, self.years, tstats, self.buy_hold, stats)
@@ -479,9 +117,10 @@ class SingleAssetContext:
 
     def stats_only(self, want: np.ndarray, equity_buf: np.ndarray, out: np.ndarray) -> np.ndarray:
         b = self.bars
+        events = np.flatnonzero(~np.isnan(want))
         return simulate_stats(
-            b.open, b.close, want, self.day, self.lim_up, self.lim_dn, self.ip, self.fp, self.years,
-            self.ppy, self.buy_hold, equity_buf, out,
+            b.open, b.close, want, events, self.day, self.lim_up, self.lim_dn, self.ip, self.fp,
+            self.years, self.ppy, self.buy_hold, equity_buf, out,
         )  # fmt: skip
 
 

@@ -25,7 +25,8 @@ import math
 from typing import Any
 
 import numpy as np
-from numba import njit
+
+from .kernels import compute_stats  # noqa: F401 - the compiled implementation of the formulas above
 
 STAT_NAMES: tuple[str, ...] = (
     "total_return",
@@ -53,68 +54,6 @@ BOOL_STATS = frozenset({"open_position_marked_to_close"})
 # Layout of the per-run trade accumulator filled by the kernels.
 T_CLOSED, T_WINS, T_GROSS_PROFIT, T_GROSS_LOSS, T_COMMISSION, T_STAMP, T_EXPOSED, T_OPEN = range(8)
 N_TSTATS = 8
-
-
-@njit(cache=True)
-def compute_stats(equity, cash0, ppy, years, tstats, buy_hold, out):  # pragma: no cover - compiled
-    """Fill `out` (len N_STATS, order of STAT_NAMES) from the equity curve and trade accumulators."""
-    n = equity.shape[0]
-    final = equity[n - 1]
-    peak = equity[0]
-    mdd = 0.0
-    mean = 0.0
-    m2 = 0.0
-    dsq = 0.0
-    k = 0
-    for t in range(n):
-        e = equity[t]
-        if e > peak:
-            peak = e
-        if peak > 0.0:
-            dd = e / peak - 1.0
-            if dd < mdd:
-                mdd = dd
-        if t > 0:
-            p = equity[t - 1]
-            r = e / p - 1.0 if p > 0.0 else 0.0
-            k += 1
-            d = r - mean
-            mean += d / k
-            m2 += d * (r - mean)
-            if r < 0.0:
-                dsq += r * r
-    sq = np.sqrt(ppy)
-    std = np.sqrt(m2 / (k - 1)) if k > 1 else np.nan
-    out[0] = final / cash0 - 1.0
-    if years > 0.0:
-        out[1] = (final / cash0) ** (1.0 / years) - 1.0 if final > 0.0 else -1.0
-    else:
-        out[1] = np.nan
-    out[2] = std * sq
-    out[3] = mean / std * sq if std > 0.0 else np.nan
-    down = np.sqrt(dsq / k) if k > 0 else 0.0
-    out[4] = mean / down * sq if down > 0.0 else np.nan
-    out[5] = mdd
-    out[6] = out[1] / -mdd if mdd < 0.0 else np.nan
-    closed = tstats[0]
-    out[7] = closed
-    out[8] = tstats[1] / closed if closed > 0 else np.nan
-    out[9] = tstats[6] / n
-    out[10] = final
-    out[11] = buy_hold
-    gp = tstats[2]
-    gl = tstats[3]
-    if gl > 0.0:
-        out[12] = gp / gl
-    elif gp > 0.0:
-        out[12] = np.inf
-    else:
-        out[12] = np.nan
-    out[13] = tstats[4]
-    out[14] = tstats[5]
-    out[15] = tstats[7]
-    out[16] = 1.0 if tstats[7] > 0 else 0.0
-    return out
 
 
 def stats_to_dict(values: np.ndarray) -> dict[str, Any]:

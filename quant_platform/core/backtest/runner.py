@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import Bars, is_multi, prepare_bars, prepare_panel, split_symbols
+from .data import Bars, count_symbols, is_multi, iter_universe, prepare_bars, prepare_panel
 from .engine import PortfolioContext, SingleAssetContext, trades_frame
 from .metrics import result_hash, stats_to_dict
 from .settings import BacktestSettings
@@ -76,14 +76,13 @@ def _single_bars(data: Any, strategy: str) -> Bars:
     if isinstance(data, Bars):
         return data
     if is_multi(data):
-        frames = split_symbols(data)
-        if len(frames) != 1:
+        n = count_symbols(data)
+        if n != 1:
             raise ValueError(
-                f"strategy {strategy!r} is single-asset but data holds {len(frames)} symbols; "
+                f"strategy {strategy!r} is single-asset but data holds {n} symbols; "
                 "pass one symbol's frame, or use grid() to test every symbol"
             )
-        sym, frame = next(iter(frames.items()))
-        return prepare_bars(frame, symbol=sym)
+        return next(iter_universe(data))
     return prepare_bars(data)
 
 
