@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 STAGE_MARK = "__stage_"
 SCOPED_PARTITION = "(table_name, trade_date)"
+# Small daily tables (klines, QA metrics) are partitioned by year: a day per partition would mean
+# thousands of parts, and ClickHouse pays per part on every query. partition expression -> id of a day:
+PERIODS = {"toYear(trade_date)": lambda d: d.year, "toYYYYMM(trade_date)": lambda d: d.year * 100 + d.month}
 DAYS_PER_INSERT = 50  # ClickHouse refuses inserts touching more than 100 partitions at once
 
 
@@ -207,36 +210,62 @@ class ColdStore:
         otherwise be silently dropped). Tables partitioned by (table_name, trade_date), such as the
         quarantine, are replaced only within `scope` (a table name). Returns the rows written.
         """
-        if schema.partition_by not in ("trade_date", SCOPED_PARTITION):
-            raise ValueError(f"{schema.name} is not partitioned by trade_date")
+        if schema.partition_by not in ("trade_date", SCOPED_PARTITION, *PERIODS):
+            raise ValueError(f"{schema.name} is not partitioned by trading day or month")
         if (schema.partition_by == SCOPED_PARTITION) != (scope is not None):
             raise ValueError(f"{schema.name}: scope is required exactly for {SCOPED_PARTITION} tables")
         days = sorted({pd.Timestamp(d).date() for d in days})
         df = schema.conform(df)
         if scope is not None and len(df) and (df["table_name"] != scope).any():
             raise ValueError(f"{schema.name}: rows outside scope {scope!r}")
-        if len(df):
-            present = set(pd.DatetimeIndex(df["trade_date"]).date)
-            outside = sorted(present - set(days))
-            if outside:
-                raise ValueError(f"{schema.name}: rows for {outside[:5]} are outside the days being written")
+        present = set(pd.DatetimeIndex(df["trade_date"]).date) if len(df) else set()
+        outside = sorted(present - set(days))
+        if outside:
+            raise ValueError(f"{schema.name}: rows for {outside[:5]} are outside the days being written")
         target = self.table(schema.name)
         stage_name = f"{schema.name}{STAGE_MARK}{uuid.uuid4().hex[:12]}"
         stage = self.table(stage_name)
         self.client.command(self.create_table_sql(schema, stage_name))
         try:
-            present = set(pd.DatetimeIndex(df["trade_date"]).date) if len(df) else set()
             self._insert_by_day_chunks(stage, df, sorted(present))
-            for day in days:
-                verb = "REPLACE" if day in present else "DROP"
-                source = f" FROM {stage}" if day in present else ""
-                part = (
-                    f"'{day.isoformat()}'" if scope is None else f"('{_ident(scope)}', '{day.isoformat()}')"
-                )
-                self.client.command(f"ALTER TABLE {target} {verb} PARTITION {part}{source}")
+            if schema.partition_by in PERIODS:
+                self._swap_periods(target, stage, days, schema.partition_by)
+            else:
+                for day in days:
+                    verb = "REPLACE" if day in present else "DROP"
+                    source = f" FROM {stage}" if day in present else ""
+                    part = (
+                        f"'{day.isoformat()}'"
+                        if scope is None
+                        else f"('{_ident(scope)}', '{day.isoformat()}')"
+                    )
+                    self.client.command(f"ALTER TABLE {target} {verb} PARTITION {part}{source}")
         finally:
             self.client.command(f"DROP TABLE IF EXISTS {stage}")
         return len(df)
+
+    def _swap_periods(self, target: str, stage: str, days: list[dt.date], expr: str) -> None:
+        """Year/month-partitioned tables: complete each touched period in the staging table with the
+        target's rows of the period's other days, then swap the whole period in (still one atomic
+        step per partition)."""
+        periods: dict[int, list[dt.date]] = {}
+        for day in days:
+            periods.setdefault(PERIODS[expr](day), []).append(day)
+        for period, period_days in periods.items():
+            self.client.command(
+                f"INSERT INTO {stage} SELECT * FROM {target} WHERE {expr} = {{p:UInt32}} "
+                "AND trade_date NOT IN {days:Array(Date)}",
+                parameters={"p": period, "days": period_days},
+            )
+            rows = self.client.command(
+                f"SELECT count() FROM {stage} WHERE {expr} = {{p:UInt32}}", parameters={"p": period}
+            )
+            verb, source = ("REPLACE", f" FROM {stage}") if int(rows) else ("DROP", "")
+            self.client.command(f"ALTER TABLE {target} {verb} PARTITION {int(period)}{source}")
+
+    def optimize(self, name: str) -> None:
+        """Merge a table's parts now (after a bulk load; ClickHouse otherwise merges in the background)."""
+        self.client.command(f"OPTIMIZE TABLE {self.table(name)} FINAL")
 
     def _insert_by_day_chunks(self, table: str, df: pd.DataFrame, days: list[dt.date]) -> None:
         """Insert in blocks of at most DAYS_PER_INSERT partitions (ClickHouse caps partitions per block)."""
@@ -278,17 +307,17 @@ class ColdStore:
     def query_df(self, sql: str, parameters: dict | None = None) -> pd.DataFrame:
         """Run a parameterised query ({name:Type} placeholders); never format user input into SQL.
 
-        DateTime columns come back as tz-aware UTC (the tier stores UTC instants; some backends
-        return them naive).
+        Results travel as Arrow (the cheapest path out of both chdb and a server). Dates come back
+        as datetime64[s], DateTime columns as tz-aware UTC (the tier stores UTC instants).
         """
-        df = self.client.query_df(sql, parameters=parameters or {})
+        table = self.client.query_arrow(sql, parameters=parameters or {})
+        df = table.to_pandas(date_as_object=False)
         for col in df.columns:
-            if (
-                df[col].dtype.kind == "M"
-                and not isinstance(df[col].dtype, pd.DatetimeTZDtype)
-                and col != "trade_date"
-            ):
-                df[col] = df[col].dt.tz_localize("UTC")
+            dtype = df[col].dtype
+            if dtype.kind == "M" and not isinstance(dtype, pd.DatetimeTZDtype):
+                df[col] = (
+                    df[col].astype("datetime64[s]") if col == "trade_date" else df[col].dt.tz_localize("UTC")
+                )
         return df
 
     def read_table(

@@ -129,3 +129,17 @@ def test_one_embedded_path_per_process(chdb_dsn, tmp_path):
 def test_redact_hides_passwords():
     assert redact("http://user:s3cret@host:8123/db") == "http://user:***@host:8123/db"
     assert redact("chdb:///data/x") == "chdb:///data/x"
+
+
+def test_yearly_tables_replace_only_the_days_written(cold):
+    m = SyntheticMarket(n_symbols=4, snapshot_seconds=60)
+    k1, k2 = m.fetch_daily_bars(D1), m.fetch_daily_bars(D2)
+    cold.replace_partitions(KLINES_DAILY, pd.concat([k1, k2]), [D1, D2])
+    assert cold.count_by_day("klines_daily", [D1, D2]) == {D1: len(k1), D2: len(k2)}
+    cold.replace_partitions(KLINES_DAILY, k2.iloc[:1], [D2])  # same year: D1 must survive
+    assert cold.count_by_day("klines_daily", [D1, D2]) == {D1: len(k1), D2: 1}
+    cold.replace_partitions(KLINES_DAILY, k2, [D2])
+    cold.replace_partitions(KLINES_DAILY, k2, [D2])
+    assert cold.count_by_day("klines_daily", [D1, D2]) == {D1: len(k1), D2: len(k2)}
+    cold.replace_partitions(KLINES_DAILY, KLINES_DAILY.empty(), [D1, D2])
+    assert cold.count_by_day("klines_daily", [D1, D2]) == {D1: 0, D2: 0}
