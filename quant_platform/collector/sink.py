@@ -1,0 +1,177 @@
+"""The collector's cold-tier table and its micro-batch writer.
+
+`crypto_ticks` holds every accepted tick: the RAW_QUOTES columns (volume as a float, crypto
+quantities are fractional), the feed's per-pair sequence number and the receive instant.
+`trade_date` is the UTC day (the 24/7 calendar). It is a separate table from `raw_quotes`, which
+the daily graph rewrites partition by partition: a re-run of a day there must not wipe ticks here.
+
+No tick is written twice:
+1. the collector accepts each (symbol, seq) once per process (`state.PairState`);
+2. before every insert, `ColdSink` drops the batch's (symbol, seq) pairs that the table already
+   holds (a restart that replays from an older seq, a retried batch whose first insert did land);
+3. the engine is a ReplacingMergeTree ordered by (symbol, ts, seq), so even a duplicate written by
+   two concurrent collectors collapses on merge (`FINAL` reads are exact at any time).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pandas as pd
+
+from quant_platform.core.schema import DATE, QUARANTINE, STR, TS, Column, TableSchema
+from quant_platform.storage.cold import ColdStore, is_embedded
+
+log = logging.getLogger(__name__)
+
+CRYPTO_TICKS = TableSchema(
+    name="crypto_ticks",
+    doc="Streaming ticks (one row per feed message); volume/amount cumulative over the feed's day.",
+    columns=(
+        Column("symbol", "LowCardinality(String)", STR, "Pair as the feed names it, e.g. BTC-USDT"),
+        Column("trade_date", "Date", DATE, "UTC day of ts (24/7 calendar)"),
+        Column("ts", "DateTime64(3, 'UTC')", TS, "Exchange event time"),
+        Column("seq", "UInt64", "int64", "Per-pair sequence number of the feed"),
+        Column("price", "Float64", "float64"),
+        Column("open", "Float64", "float64"),
+        Column("high", "Float64", "float64"),
+        Column("low", "Float64", "float64"),
+        Column("prev_close", "Float64", "float64"),
+        Column("volume", "Float64", "float64"),
+        Column("amount", "Float64", "float64"),
+        Column("bid", "Float64", "float64"),
+        Column("ask", "Float64", "float64"),
+        Column("received_at", "DateTime64(3, 'UTC')", TS, "When the collector received the message"),
+    ),
+    order_by=("symbol", "ts", "seq"),
+    engine="ReplacingMergeTree",
+)
+
+TICK_COLUMNS = CRYPTO_TICKS.names
+
+
+def ticks_frame(rows: list[tuple]) -> pd.DataFrame:
+    """CRYPTO_TICKS frame from row tuples (symbol, seq, ts_ms, price, open, high, low, prev_close,
+    volume, amount, bid, ask, received_s) as the collector buffers them."""
+    if not rows:
+        return CRYPTO_TICKS.empty()
+    df = pd.DataFrame.from_records(
+        rows,
+        columns=[
+            "symbol",
+            "seq",
+            "ts_ms",
+            "price",
+            "open",
+            "high",
+            "low",
+            "prev_close",
+            "volume",
+            "amount",
+            "bid",
+            "ask",
+            "received_s",
+        ],
+    )
+    ts = pd.to_datetime(df["ts_ms"], unit="ms", utc=True).astype(TS)
+    df["ts"] = ts
+    df["trade_date"] = ts.dt.tz_localize(None).dt.normalize().astype(DATE)
+    df["received_at"] = pd.to_datetime((df["received_s"] * 1000).round(), unit="ms", utc=True).astype(TS)
+    return CRYPTO_TICKS.conform(df)
+
+
+class ColdSink:
+    """Writes tick batches (and quarantined messages) to the cold tier.
+
+    With an embedded (chdb) DSN the store is opened for each batch and closed right after, so
+    Dagster runs can use the same data path between flushes; with a server DSN the connection is
+    kept (`hold_open`).
+    """
+
+    def __init__(
+        self, dsn: str, database: str = "quant", *, hold_open: bool | None = None, lock_timeout: float = 5.0
+    ) -> None:
+        self.dsn, self.database = dsn, database
+        self.hold_open = (not is_embedded(dsn)) if hold_open is None else hold_open
+        self.lock_timeout = lock_timeout
+        self._store: ColdStore | None = None
+        self._schema_ready = False
+
+    def _open(self) -> ColdStore:
+        if self._store is None:
+            self._store = ColdStore(self.dsn, self.database, lock_timeout=self.lock_timeout)
+            self._store.connect()
+        if not self._schema_ready:
+            self._store.ensure_schema([CRYPTO_TICKS, QUARANTINE])
+            self._schema_ready = True
+        return self._store
+
+    def _release(self, force: bool = False) -> None:
+        if self._store is not None and (force or not self.hold_open):
+            self._store.close()
+            self._store = None
+
+    def write(self, ticks: pd.DataFrame, quarantine: pd.DataFrame | None = None) -> int:
+        """Insert the ticks not yet in the table (and the quarantine rows); returns ticks inserted."""
+        started = time.perf_counter()
+        try:
+            store = self._open()
+            fresh = self._unseen(store, CRYPTO_TICKS.conform(ticks)) if len(ticks) else ticks
+            written = store.append(CRYPTO_TICKS, fresh) if len(fresh) else 0
+            if quarantine is not None and len(quarantine):
+                store.append(QUARANTINE, quarantine)
+        except Exception:
+            self._release(force=True)
+            raise
+        self._release()
+        log.debug("wrote %d ticks in %.1f ms", written, (time.perf_counter() - started) * 1000)
+        return written
+
+    def _unseen(self, store: ColdStore, df: pd.DataFrame) -> pd.DataFrame:
+        df = df.drop_duplicates(["symbol", "seq"], keep="first")
+        existing = store.query_df(
+            f"SELECT symbol, seq FROM {store.table(CRYPTO_TICKS.name)} "
+            "WHERE symbol IN {symbols:Array(String)} AND seq >= {lo:UInt64} AND seq <= {hi:UInt64}",
+            {
+                "symbols": sorted(df["symbol"].unique()),
+                "lo": int(df["seq"].min()),
+                "hi": int(df["seq"].max()),
+            },
+        )
+        if existing.empty:
+            return df
+        seen = pd.MultiIndex.from_arrays([existing["symbol"].astype(str), existing["seq"].astype("int64")])
+        mine = pd.MultiIndex.from_arrays([df["symbol"].astype(str), df["seq"].astype("int64")])
+        return df[~mine.isin(seen)]
+
+    def high_water(self, symbols: list[str] | None = None) -> dict[str, int]:
+        """Highest stored seq per symbol (where a restarted collector resumes)."""
+        try:
+            store = self._open()
+            sql = f"SELECT symbol, max(seq) AS seq FROM {store.table(CRYPTO_TICKS.name)}"
+            params = {}
+            if symbols is not None:
+                sql += " WHERE symbol IN {symbols:Array(String)}"
+                params["symbols"] = list(symbols)
+            df = store.query_df(sql + " GROUP BY symbol", params)
+        finally:
+            self._release()
+        if df.empty:
+            return {}
+        return {str(s): int(q) for s, q in zip(df["symbol"], df["seq"], strict=True)}
+
+    def count(self, final: bool = True) -> int:
+        """Rows in the table (`FINAL`: after collapsing duplicates)."""
+        try:
+            store = self._open()
+            return int(
+                store.client.command(
+                    f"SELECT count() FROM {store.table(CRYPTO_TICKS.name)}{' FINAL' if final else ''}"
+                )
+            )
+        finally:
+            self._release()
+
+    def close(self) -> None:
+        self._release(force=True)
