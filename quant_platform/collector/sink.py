@@ -130,11 +130,16 @@ class ColdSink:
 
     def _unseen(self, store: ColdStore, df: pd.DataFrame) -> pd.DataFrame:
         df = df.drop_duplicates(["symbol", "seq"], keep="first")
+        # A duplicate is the same message: same symbol, seq and ts, so the (symbol, ts) prefix of the
+        # sort key bounds the lookup to the batch's time range instead of the whole table.
         existing = store.query_df(
             f"SELECT symbol, seq FROM {store.table(CRYPTO_TICKS.name)} "
-            "WHERE symbol IN {symbols:Array(String)} AND seq >= {lo:UInt64} AND seq <= {hi:UInt64}",
+            "WHERE symbol IN {symbols:Array(String)} AND ts >= {t0:DateTime64(3, 'UTC')} "
+            "AND ts <= {t1:DateTime64(3, 'UTC')} AND seq >= {lo:UInt64} AND seq <= {hi:UInt64}",
             {
                 "symbols": sorted(df["symbol"].unique()),
+                "t0": df["ts"].min().to_pydatetime(),
+                "t1": df["ts"].max().to_pydatetime(),
                 "lo": int(df["seq"].min()),
                 "hi": int(df["seq"].max()),
             },

@@ -136,7 +136,7 @@ def test_faulty_feed_loses_nothing_and_duplicates_nothing(chdb_dsn):
             collector = Collector(config, sink=sink, hot=hot)
             task = asyncio.create_task(collector.run())
             total = len(names) * ticks
-            ok = await wait_until(lambda: collector.stats.accepted + collector.stats.rejected >= total, 20)
+            ok = await wait_until(lambda: collector.stats.accepted + collector.stats.rejected >= total, 60)
             port = collector.metrics_server.port
             health = await asyncio.to_thread(http_get, port, "/healthz")
             metrics = await asyncio.to_thread(http_get, port, "/metrics")
