@@ -134,11 +134,17 @@ def _run_single(data, spec, cfg, combos, driver, chunk_size, symbols, combo_ids,
         fast_idx = np.array([pos[c["fast"]] for c in combos], dtype=np.int64)
         slow_idx = np.array([pos[c["slow"]] for c in combos], dtype=np.int64)
         kind = 0 if spec.grid_kernel == "sma" else 1
+        ma_buffers: dict[int, np.ndarray] = {}  # by bar count: symbols usually share one length
     for bars in iter_universe(data):
         ctx = SingleAssetContext(bars, cfg)
         n = len(bars)
         if fast_path:
-            mas = ma_matrix(bars.close, windows, kind)
+            mas = ma_buffers.get(n)
+            if mas is None:
+                if len(ma_buffers) > 8:
+                    ma_buffers.clear()
+                mas = ma_buffers[n] = np.empty((len(windows), n))
+            ma_matrix(bars.close, windows, kind, mas)
         else:
             equity = np.empty(n)
         for a, b in _chunks(len(combos), chunk_size):

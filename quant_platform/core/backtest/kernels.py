@@ -695,10 +695,9 @@ def compute_stats(equity, cash0, ppy, years, tstats, buy_hold, out):  # pragma: 
 
 
 @njit(cache=True)
-def ma_matrix(close, windows, kind):  # pragma: no cover - compiled
-    """One row per window: SMA (kind 0, from one running sum) or EMA (kind 1) of `close`."""
-    n = close.shape[0]
-    out = np.empty((windows.shape[0], n))
+def ma_matrix(close, windows, kind, out):  # pragma: no cover - compiled
+    """Row k of `out` (windows x bars) = SMA (kind 0, from one running sum) or EMA (kind 1) of
+    `close` over windows[k]."""
     if kind == 0:
         cs = centered_cumsum(close)
         for k in range(windows.shape[0]):
