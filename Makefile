@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export QP_HOME ?= $(CURDIR)/.qp
 export DAGSTER_HOME ?= $(QP_HOME)/dagster
-START ?= 2024-07-01
+START ?= 2024-08-01
 END ?= 2024-10-31
 SYMBOLS ?= 50
 
@@ -23,7 +23,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 install: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml
 
 run: install  ## Materialize the whole asset graph for the sample window on the embedded stores
-	$(BIN)/quant-platform run --start $(START) --end $(END) --symbols $(SYMBOLS)
+	$(BIN)/quant-platform run --start $(START) --end $(END) --symbols $(SYMBOLS) --chunk 65
 
 test: install services  ## Run the test suite against Redis, MariaDB and PostgreSQL on loopback
 	$(BIN)/python -m pytest

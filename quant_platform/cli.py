@@ -42,13 +42,14 @@ def run(
     start: str = typer.Option(..., help="First trading day, YYYY-MM-DD"),
     end: str = typer.Option(..., help="Last trading day, YYYY-MM-DD"),
     symbols: int = typer.Option(50, min=1, max=10_000, help="Synthetic universe size"),
-    chunk: int = typer.Option(20, min=1, help="Trading days per Dagster run"),
+    chunk: int = typer.Option(60, min=1, help="Trading days per Dagster run"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Dagster's step logs"),
+    backtests: bool = typer.Option(True, help="Run the backtests job on the new klines afterwards"),
 ) -> None:
     """Materialize quotes -> bars -> klines -> QA for a trading-day range (embedded stores by default)."""
     from quant_platform.definitions import build_definitions
     from quant_platform.resources import SyntheticMarketResource
-    from quant_platform.runner import run_range, trading_days
+    from quant_platform.runner import run_job, run_range, trading_days
 
     try:
         days = trading_days(start, end)
@@ -79,6 +80,14 @@ def run(
             on_chunk=advance,
             log_level="DEBUG" if verbose else "WARNING",
         )
+        if result.success and backtests:
+            bt = run_job(defs, "backtests", instance, log_level="DEBUG" if verbose else "WARNING")
+            result.run_ids.append(bt.run_id)
+            if not bt.success:
+                result.failed.append(bt.run_id)
+            progress.console.print(
+                f"backtests: run {bt.run_id[:8]} {'[green]ok[/green]' if bt.success else '[red]FAILED[/red]'}"
+            )
     _summary(days, symbols, result)
     if not result.success:
         console.print(f"[red]run {result.failed[0]} failed[/red]: open the UI (make ui) for its logs.")
@@ -96,7 +105,23 @@ def _summary(days, symbols: int, result) -> None:
         for name in ("raw_quotes", "bars_1m", "bars_5m", "bars_15m", "klines_daily", "qa_metrics"):
             counts = cold.count_by_day(name, days)
             table.add_row(name, f"{sum(counts.values()):,}")
+        quarantined = cold.count_by_day("quarantine", days)
+        table.add_row("quarantine", f"{sum(quarantined.values()):,}")
     console.print(table)
+    try:
+        from quant_platform.client import Client
+
+        with Client() as qp:
+            runs = qp.backtest_runs(limit=1)
+        if len(runs):
+            r = runs.iloc[0]
+            console.print(
+                f"latest backtest: {r['strategy']} {r['params']} on {r.get('symbols', '?')} symbols: "
+                f"total return {r.get('total_return', float('nan')):.2%}, "
+                f"max drawdown {r.get('max_drawdown', float('nan')):.2%} (quant-platform backtest list)"
+            )
+    except Exception as exc:  # noqa: BLE001 - the summary must not hide the run's own result
+        console.print(f"(could not read backtest runs: {exc})")
     console.print(f"runs: {', '.join(r[:8] for r in result.run_ids)}")
     console.print(f"data: ClickHouse {stores.clickhouse_dsn}")
     console.print(f"Dagster instance: {os.environ.get('DAGSTER_HOME')}")

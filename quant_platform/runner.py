@@ -68,10 +68,7 @@ def run_range(
             EMBEDDED_TAG: "true",
         }
         res = job.execute_in_process(
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-            instance=instance,
-            tags=tags,
-            raise_on_error=False,
+            run_config=_quiet(log_level), instance=instance, tags=tags, raise_on_error=False
         )
         result.run_ids.append(res.run_id)
         if on_chunk:
@@ -80,3 +77,22 @@ def run_range(
             result.failed.append(res.run_id)
             break
     return result
+
+
+def run_job(
+    definitions: dg.Definitions,
+    job_name: str,
+    instance: dg.DagsterInstance | None,
+    log_level: str = "WARNING",
+) -> dg.ExecuteInProcessResult:
+    """One run of an unpartitioned job (e.g. the backtests), recorded in `instance`."""
+    return definitions.resolve_job_def(job_name).execute_in_process(
+        run_config=_quiet(log_level),
+        instance=instance,
+        tags={EMBEDDED_TAG: "true"},
+        raise_on_error=False,
+    )
+
+
+def _quiet(log_level: str) -> dict:
+    return {"loggers": {"console": {"config": {"log_level": log_level}}}}

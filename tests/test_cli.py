@@ -14,10 +14,11 @@ def test_run_materializes_range_and_records_runs(qp_home):
     assert result.exit_code == 0, result.output
     assert "3 trading days" in result.output and "2024-10-08" in result.output
     assert "klines_daily" in result.output and "Telemetry" not in result.output
+    assert "latest backtest: sma_cross" in result.output
     instance = dg.DagsterInstance.get()
     runs = instance.get_runs()
-    assert len(runs) == 2 and all(r.is_success for r in runs)  # 3 days in chunks of 2
-    assert all(r.job_name == "market_data_daily" for r in runs)
+    assert len(runs) == 3 and all(r.is_success for r in runs)  # 3 days in chunks of 2, then backtests
+    assert sorted(r.job_name for r in runs) == ["backtests", "market_data_daily", "market_data_daily"]
 
 
 def test_run_rejects_a_range_without_trading_days(qp_home):
