@@ -1,0 +1,606 @@
+"""`grid_search_results`: one grid request evaluated in batches, ranked, stored, and its winner activated.
+
+The asset is graph-backed, so every grid run is a materialization of it, with lineage from
+`klines_daily` and the run's heatmap and winner in the UI. Its graph:
+
+    grid_load_klines --work, data, batches (DynamicOut)--> grid_evaluate_batch[b00000 .. bNNNNN]
+                     --> (collect) grid_write_results
+
+* `grid_load_klines` reads the request from the warm tier and the klines of its window from the cold
+  tier, once: the embedded cold store allows one process per data path, so no batch touches it. It
+  converts the klines for the engine (`data`, pickled to the batches by the IO manager; 5 years x
+  100 symbols is about 8 MB), plans the batches and emits one dynamic output per batch.
+* `grid_evaluate_batch` gets the data as a plain input, so a batch runs in any process: the
+  in-process executor locally, the multiprocess executor or Celery workers in prod. Before it
+  evaluates, it stops if the request was cancelled, if the time budget is spent, or if the objective
+  has not improved for `early_stop` finished batches. Then it reports progress (warm tier
+  `update_grid_progress`, hot tier events on `runs.{request_id}`). A failing batch is retried
+  (`BATCH_RETRY`).
+* `grid_write_results` ranks every combination, replaces the request's rows in the cold table
+  `grid_search_results`, stores the winner as a new active parameter version of the strategy, and
+  finishes the request.
+
+When a step fails for good, a failure hook fails the request with the step's error. A cancelled
+request produces no materialization.
+"""
+
+import math
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from quant_platform.assets.common import COLD_POOL, STORE_RETRY, preview
+from quant_platform.grid import evaluate as ev
+from quant_platform.grid.spec import GridSpec, GridSpecError
+from quant_platform.plots import markdown_image
+from quant_platform.resources.clickhouse import ClickHouseResource
+from quant_platform.resources.hot import HotCacheResource
+from quant_platform.resources.warehouse import WarehouseResource
+from quant_platform.runner import EMBEDDED_TAG
+from quant_platform.storage.warm import (
+    GridRequest,
+    IllegalTransition,
+    NotFound,
+    Status,
+    WarmStoreError,
+    diff_mappings,
+)
+
+GRID_JOB = "grid_search"
+GRID_ASSET = dg.AssetKey("grid_search_results")
+GRID_TAG = "quant_platform/grid"
+GRID_REQUEST_TAG = "quant_platform/grid_request"
+KLINE_COLUMNS = ["symbol", "trade_date", "open", "high", "low", "close", "volume", "limit_up", "limit_down"]
+# Evaluations take progress to 95; writing the results and activating the winner to 100.
+EVALUATED_PROGRESS = 95.0
+
+# A batch is pure computation on data it was given: a failure is a lost worker or a bug, not a busy
+# store, so the retries come quickly.
+BATCH_RETRY = dg.RetryPolicy(
+    max_retries=2, delay=0.5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+
+
+class GridSearchConfig(dg.Config):
+    """Which grid request this run evaluates (set by `grid_request_sensor`)."""
+
+    request_id: str
+
+
+@dataclass(frozen=True)
+class Work:
+    """What every step of a grid run needs besides the data."""
+
+    request_id: str
+    body: dict[str, Any]
+    batches: int
+    valid: int
+    planned: int
+    skipped: int
+    symbols: list[str]
+    missing_symbols: list[str]
+    deadline: float | None  # epoch seconds; batches starting later are skipped
+    stopped: str | None = None  # set when nothing is evaluated (e.g. cancelled before the start)
+
+    @property
+    def spec(self) -> GridSpec:
+        return GridSpec.from_body(self.body)
+
+
+@dataclass
+class BatchResult:
+    index: int
+    rows: pd.DataFrame  # per-symbol statistics (grid rows with combo_id)
+    agg: pd.DataFrame  # per combination (ev.aggregate)
+    combinations: int
+    best_params: dict[str, Any] | None = None
+    best_objective: float | None = None
+    stopped: str | None = None  # cancelled | time_budget | early_stop | request <status>
+    seconds: float = 0.0
+    worker: dict[str, Any] = field(default_factory=dict)
+
+
+def _worker() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _publish(hot: HotCacheResource, request_id: str, event: dict[str, Any]) -> None:
+    """Hot-tier progress event on `runs.{request_id}`; the hot tier being down never fails a run."""
+    hot.store().publish_run_event(request_id, event)
+
+
+def request_id_of_run(run: dg.DagsterRun | None) -> str | None:
+    """The grid request a run evaluates: its tag, else its run config."""
+    if run is None:
+        return None
+    if run.tags.get(GRID_REQUEST_TAG):
+        return run.tags[GRID_REQUEST_TAG]
+
+    def find(node: Any) -> str | None:
+        if isinstance(node, dict):
+            if "grid_load_klines" in node:
+                return ((node["grid_load_klines"] or {}).get("config") or {}).get("request_id")
+            for value in node.values():
+                found = find(value)
+                if found:
+                    return found
+        return None
+
+    return find(run.run_config or {})
+
+
+@dg.failure_hook(required_resource_keys={"warehouse", "hot"})
+def fail_grid_request_hook(context: dg.HookContext) -> None:
+    """A step failed for good (retries exhausted or not retryable): fail the request with the reason."""
+    request_id = request_id_of_run(context.instance.get_run_by_id(context.run_id))
+    if not request_id:
+        return
+    exc = context.op_exception
+    reason = exc.description if isinstance(exc, dg.Failure) and exc.description else f"{exc!r}"
+    message = f"step {context.step_key} failed: {reason}"
+    with context.resources.warehouse.open() as warm:
+        try:
+            request = warm.get_grid_request(request_id)
+            if not request.status.terminal:
+                warm.fail_grid_request(request_id, message)
+        except WarmStoreError as err:  # the store is down too: the sensor reconciles later
+            context.log.warning(f"could not fail grid request {request_id}: {err}")
+            return
+    _publish(context.resources.hot, request_id, {"type": "finished", "status": "failed", "error": message})
+
+
+# ----------------------------------------------------------------------------------------------- ops
+
+
+def _final(message: str) -> dg.Failure:
+    return dg.Failure(description=message, allow_retries=False)
+
+
+@dg.op(
+    ins={"klines_daily": dg.In(dg.Nothing)},
+    out={"work": dg.Out(), "data": dg.Out(), "batches": dg.DynamicOut()},
+    retry_policy=STORE_RETRY,
+    pool=COLD_POOL,
+    tags={"kind": "clickhouse"},
+)
+def grid_load_klines(
+    context: dg.OpExecutionContext,
+    config: GridSearchConfig,
+    clickhouse: ClickHouseResource,
+    warehouse: WarehouseResource,
+    hot: HotCacheResource,
+):
+    """Read the request and its klines (the only step besides the write that opens the cold store),
+    convert them for the engine once, plan the batches."""
+    rid = config.request_id
+    with warehouse.open() as warm:
+        try:
+            request = warm.get_grid_request(rid)
+        except NotFound:
+            raise _final(f"grid request {rid!r} does not exist") from None
+    if request.status is Status.CANCELLED:
+        context.log.info(f"grid request {rid} was cancelled before it started")
+        _publish(hot, rid, {"type": "finished", "status": "cancelled", "progress": request.progress})
+        yield dg.Output(_empty_work(request, "cancelled"), "work")
+        yield dg.Output({}, "data")
+        return
+    if request.status is not Status.RUNNING:
+        raise _final(
+            f"grid request {rid} is {request.status}; only running requests are evaluated "
+            "(grid_request_sensor claims queued requests and launches their runs)"
+        )
+    try:
+        spec = GridSpec.from_body(request.body)
+    except GridSpecError as exc:
+        raise _final(f"invalid grid request: {exc}") from None
+    with clickhouse.open() as cold:
+        klines = cold.read_table(
+            "klines_daily",
+            spec.start,
+            spec.end,
+            symbols=list(spec.symbols) if spec.symbols is not None else None,
+            columns=KLINE_COLUMNS,
+        )
+    counts = klines.groupby("symbol").size() if len(klines) else pd.Series(dtype=int)
+    usable = sorted(counts[counts >= 2].index)
+    klines = klines[klines["symbol"].isin(usable)].reset_index(drop=True)
+    which = "every symbol" if spec.symbols is None else f"{len(spec.symbols)} symbol(s)"
+    if not usable:
+        raise _final(
+            f"no klines_daily for {which} between {spec.start} and {spec.end} (a symbol needs at "
+            "least 2 trading days): materialize the market data first (quant-platform run)"
+        )
+    missing = sorted(set(spec.symbols or ()) - set(usable))
+    if missing:
+        context.log.warning(
+            f"no usable klines for {len(missing)} symbol(s), searched without them: {missing[:10]}"
+        )
+    try:
+        data = ev.universe(klines)
+    except ValueError as exc:  # e.g. NaN prices: bad data, not a transient error
+        raise _final(f"klines_daily between {spec.start} and {spec.end} are unusable: {exc}") from None
+    plan = ev.plan_batches(spec, symbols=len(usable))
+    deadline = time.time() + spec.time_budget if spec.time_budget is not None else None
+    work = Work(
+        request_id=rid,
+        body=spec.body(),
+        batches=len(plan.batches),
+        valid=plan.valid,
+        planned=plan.planned,
+        skipped=plan.skipped,
+        symbols=usable,
+        missing_symbols=missing,
+        deadline=deadline,
+    )
+    _publish(
+        hot,
+        rid,
+        {
+            "type": "started",
+            "progress": 0.0,
+            "batches": work.batches,
+            "combinations": plan.planned,
+            "symbols": len(usable),
+            "bars": len(klines),
+        },
+    )
+    context.log.info(
+        f"grid request {rid}: {plan.planned} of {plan.valid} valid combinations x {len(usable)} symbols "
+        f"({len(klines)} klines) in {work.batches} batches"
+    )
+    yield dg.Output(work, "work", metadata={"combinations": plan.planned, "symbols": len(usable)})
+    yield dg.Output(data, "data", metadata={"symbols": len(data), "klines": len(klines)})
+    for batch in plan.batches:
+        yield dg.DynamicOutput(batch, mapping_key=batch.key, output_name="batches")
+
+
+def _empty_work(request: GridRequest, stopped: str) -> Work:
+    return Work(request.id, dict(request.body), 0, 0, 0, 0, [], [], None, stopped=stopped)
+
+
+def _finished_batches(context: dg.OpExecutionContext) -> list[tuple[str, float | None, dict | None]]:
+    """(step key, best objective, best params) of this run's batches that finished, in finishing order.
+
+    Read from the run's event log, which every executor (in-process, multiprocess, Celery) shares.
+    """
+    prefix = f"{context.op_handle}["
+    records = context.instance.get_records_for_run(
+        context.run_id, of_type=dg.DagsterEventType.STEP_OUTPUT
+    ).records
+    out: list[tuple[str, float | None, dict | None]] = []
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        if event is None or not (event.step_key or "").startswith(prefix):
+            continue
+        meta = event.step_output_data.metadata
+        if "best_objective" not in meta or not meta["evaluated"].value:
+            continue
+        value = meta["best_objective"].value
+        params = meta["best_params"].value if "best_params" in meta else None
+        out.append((event.step_key, value if value is not None and math.isfinite(value) else None, params))
+    return out
+
+
+def _skip(spec: GridSpec, batch: ev.Batch, reason: str, t0: float) -> BatchResult:
+    return BatchResult(
+        index=batch.index,
+        rows=pd.DataFrame(),
+        agg=ev.aggregate(pd.DataFrame(), spec),
+        combinations=0,
+        stopped=reason,
+        seconds=time.perf_counter() - t0,
+        worker=_worker(),
+    )
+
+
+def _batch_output(result: BatchResult) -> dg.Output:
+    best = result.best_objective
+    return dg.Output(
+        result,
+        metadata={
+            "batch": result.index,
+            "evaluated": result.stopped is None,
+            "stopped": result.stopped or "",
+            "combinations": result.combinations,
+            "best_objective": dg.MetadataValue.float(best if best is not None else float("nan")),
+            "best_params": dg.MetadataValue.json(result.best_params or {}),
+            "seconds": round(result.seconds, 3),
+            "worker": dg.MetadataValue.json(result.worker),
+        },
+    )
+
+
+@dg.op(retry_policy=BATCH_RETRY, tags={"kind": "numba"})
+def grid_evaluate_batch(
+    context: dg.OpExecutionContext,
+    work: Work,
+    data: dict,
+    batch: ev.Batch,
+    warehouse: WarehouseResource,
+    hot: HotCacheResource,
+) -> dg.Output:
+    """Evaluate one batch of combinations on every symbol, unless the search has to stop."""
+    t0 = time.perf_counter()
+    spec = work.spec
+    step_key = f"{context.op_handle}[{context.get_mapping_key()}]"
+    with warehouse.open() as warm:
+        request = warm.get_grid_request(work.request_id)
+        if request.status is not Status.RUNNING:
+            reason = "cancelled" if request.status is Status.CANCELLED else f"request {request.status}"
+            context.log.info(f"batch {batch.index}: grid request is {request.status}, not evaluated")
+            return _batch_output(_skip(spec, batch, reason, t0))
+        if work.deadline is not None and time.time() >= work.deadline:
+            context.log.info(f"batch {batch.index}: time budget of {spec.time_budget}s spent, not evaluated")
+            return _batch_output(_skip(spec, batch, "time_budget", t0))
+        history = _finished_batches(context)
+        if spec.early_stop is not None:
+            stalled = ev.stalled_batches([h[1] for h in history], spec.direction)
+            if stalled >= spec.early_stop:
+                context.log.info(f"batch {batch.index}: no better {spec.objective} for {stalled} batches")
+                return _batch_output(_skip(spec, batch, "early_stop", t0))
+
+        rows = ev.evaluate_batch(data, spec, batch)
+        agg = ev.aggregate(rows, spec)
+        best_params, best_objective = ev.best_of(agg, spec.direction)
+        result = BatchResult(
+            index=batch.index,
+            rows=rows,
+            agg=agg,
+            combinations=len(agg),
+            best_params=best_params,
+            best_objective=best_objective,
+            seconds=time.perf_counter() - t0,
+            worker=_worker(),
+        )
+
+        # Progress: batches finished in this run (this one included) and the best combination so far.
+        done = {h[0] for h in history} | {step_key}
+        overall = (best_params, best_objective)
+        for _, value, params in history:
+            if value is not None and ev.better(value, overall[1], spec.direction):
+                overall = (params, value)
+        progress = round(EVALUATED_PROGRESS * min(1.0, len(done) / max(1, work.batches)), 2)
+        current = warm.get_grid_request(work.request_id)
+        if current.status is Status.RUNNING:  # progress only grows, whatever order batches end in
+            current = warm.update_grid_progress(
+                work.request_id, max(progress, current.progress), best_params=overall[0]
+            )
+    _publish(
+        hot,
+        work.request_id,
+        {
+            "type": "progress",
+            "progress": current.progress,
+            "batch": batch.index,
+            "batches_done": len(done),
+            "batches": work.batches,
+            "best_objective": overall[1],
+            "best_params": overall[0],
+            "objective": spec.objective,
+        },
+    )
+    context.log.info(
+        f"batch {batch.index}: {len(agg)} combinations x {len(work.symbols)} symbols in "
+        f"{result.seconds:.2f}s, best {spec.objective} {best_objective}"
+    )
+    return _batch_output(result)
+
+
+def _stopped(work: Work, results: list[BatchResult]) -> str:
+    reasons = [r.stopped for r in sorted(results, key=lambda r: r.index) if r.stopped]
+    if reasons:
+        return reasons[0]
+    return "max_evals" if work.planned < work.valid else "completed"
+
+
+def _save_winner(warm: Any, spec: GridSpec, request_id: str, best: dict[str, Any], value: float) -> dict:
+    """Store the winner as the strategy's new active parameter version, unless it already is active.
+
+    Returns what happened, with the diff against the previously active version.
+    """
+    warm.create_strategy(spec.strategy, exist_ok=True)
+    try:
+        previous = warm.get_params(spec.strategy)
+    except NotFound:
+        previous = None
+    note = f"grid search {request_id}: best {spec.objective} {value:.6g}"
+    if previous is not None and previous.note.startswith(f"grid search {request_id}:"):
+        versions = [v for v in warm.list_param_versions(spec.strategy) if v.version < previous.version]
+        before = max((v for v in versions if v.activated_at), key=lambda v: v.activated_at, default=None)
+        current, previous, action = previous, before, "activated"  # a retried write: already saved
+    elif previous is not None and previous.params == best:
+        return {"action": "unchanged", "version": previous.version, "previous_version": previous.version,
+                "added": {}, "removed": {}, "changed": {}}  # fmt: skip
+    else:
+        current, action = warm.add_params(spec.strategy, best, note=note, activate=True), "activated"
+    diff = (
+        warm.diff_params(spec.strategy, previous.version, current.version)
+        if previous is not None
+        else diff_mappings({}, current.params)
+    )
+    return {
+        "action": action,
+        "version": current.version,
+        "previous_version": previous.version if previous is not None else None,
+        "added": diff.added,
+        "removed": diff.removed,
+        "changed": {k: list(v) for k, v in diff.changed.items()},
+    }
+
+
+@dg.op(
+    out=dg.Out(is_required=False),
+    retry_policy=STORE_RETRY,
+    pool=COLD_POOL,
+    tags={"kind": "clickhouse"},
+)
+def grid_write_results(
+    context: dg.OpExecutionContext,
+    work: Work,
+    results: list[BatchResult],
+    clickhouse: ClickHouseResource,
+    warehouse: WarehouseResource,
+    hot: HotCacheResource,
+):
+    """Rank, store and activate the winner; finish the request. Nothing is written for a cancelled one."""
+    t0 = time.perf_counter()
+    rid = work.request_id
+    with warehouse.open() as warm:
+        request = warm.get_grid_request(rid)
+    if request.status is not Status.RUNNING:
+        context.log.info(f"grid request {rid} is {request.status}: no results written")
+        if request.status is Status.CANCELLED:
+            _publish(hot, rid, {"type": "finished", "status": "cancelled", "progress": request.progress})
+        return
+    spec = work.spec
+    evaluated = [r for r in results if r.stopped is None]
+    rows = pd.concat([r.rows for r in evaluated], ignore_index=True) if evaluated else pd.DataFrame()
+    agg = pd.concat([r.agg for r in evaluated]) if evaluated else ev.aggregate(pd.DataFrame(), spec)
+    stopped = _stopped(work, results)
+    if agg.empty:
+        raise _final(f"no combination was evaluated (stopped: {stopped})")
+    ranked = ev.rank(agg, spec.direction)
+    frame = ev.results_frame(rid, rows, ranked, spec.objective)
+    best_params, best_objective = ev.best_of(agg, spec.direction)
+    # Everything that can fail without a store is done before the request is finished.
+    png = ev.heatmap_png(ranked, spec, f"{spec.strategy} {spec.start}..{spec.end}: {spec.objective}")
+    top = ev.markdown_table(ranked)
+    t_rank = time.perf_counter()
+    with clickhouse.open() as cold:
+        written = ev.write_results(cold, rid, frame)
+    t_write = time.perf_counter()
+
+    with warehouse.open() as warm:
+        if warm.get_grid_request(rid).status is not Status.RUNNING:  # cancelled while writing
+            with clickhouse.open() as cold:
+                ev.delete_results(cold, rid)
+            context.log.info(f"grid request {rid} was cancelled while its results were written")
+            return
+        saved = (
+            _save_winner(warm, spec, rid, best_params, best_objective)
+            if best_params is not None and best_objective is not None
+            else {"action": "none: no combination has a finite objective"}
+        )
+        try:
+            warm.finish_grid_request(rid, best_params=best_params)
+        except IllegalTransition:
+            context.log.info(f"grid request {rid} was cancelled before it finished: results discarded")
+            with clickhouse.open() as cold:
+                ev.delete_results(cold, rid)
+            return
+    _publish(
+        hot,
+        rid,
+        {
+            "type": "finished",
+            "status": "succeeded",
+            "progress": 100.0,
+            "stopped": stopped,
+            "best_params": best_params,
+            "best_objective": best_objective,
+            "objective": spec.objective,
+        },
+    )
+    seconds = {
+        "evaluate_total": round(sum(r.seconds for r in results), 3),
+        "rank_and_plot": round(t_rank - t0, 3),
+        "write": round(t_write - t_rank, 3),
+    }
+    metadata: dict[str, Any] = {
+        "request_id": rid,
+        "strategy": spec.strategy,
+        "objective": f"{spec.objective} ({spec.direction}, mean over symbols)",
+        "window": f"{spec.start} .. {spec.end}",
+        "symbols": len(work.symbols),
+        "stopped": stopped,
+        "combinations": dg.MetadataValue.json(
+            {
+                "valid": work.valid,
+                "planned": work.planned,
+                "evaluated": len(ranked),
+                "invalid_skipped": work.skipped,
+                "batches": work.batches,
+                "batches_evaluated": len(evaluated),
+            }
+        ),
+        "dagster/row_count": written,
+        "best_params": dg.MetadataValue.json(best_params or {}),
+        "best_objective": float(best_objective) if best_objective is not None else float("nan"),
+        "param_version": dg.MetadataValue.json(saved),
+        "top_combinations": dg.MetadataValue.md(top),
+        "seconds": dg.MetadataValue.json(seconds),
+        "table": f"{ev.GRID_RESULTS.name} (request_id = '{rid}')",
+    }
+    if work.missing_symbols:
+        metadata["missing_symbols"] = dg.MetadataValue.json(work.missing_symbols)
+    if png is not None:
+        metadata["heatmap"] = dg.MetadataValue.md(markdown_image(png, f"{spec.objective} heatmap"))
+    if len(frame):
+        metadata["preview"] = preview(frame.drop(columns=["created_at"]))
+    context.log.info(
+        f"grid request {rid}: {len(ranked)} combinations ranked, {written} rows written, "
+        f"best {spec.objective} {best_objective} with {best_params} ({saved.get('action')})"
+    )
+    yield dg.Output(
+        {
+            "request_id": rid,
+            "best_params": best_params,
+            "best_objective": best_objective,
+            "rows": written,
+            "stopped": stopped,
+        },
+        metadata=metadata,
+    )
+
+
+# --------------------------------------------------------------------------------------------- asset
+
+
+@dg.graph_asset(
+    name=GRID_ASSET.path[-1],
+    ins={"klines_daily": dg.AssetIn(dagster_type=dg.Nothing)},
+    group_name="research",
+    kinds={"clickhouse", "sqlite", "numba"},
+    description="The latest grid search: every combination of a grid request ranked by its objective "
+    "(cold tier table grid_search_results), a heatmap of the objective, and the winner activated as "
+    "the strategy's parameter version (warm tier). Runs are launched by grid_request_sensor.",
+)
+def grid_search_results(klines_daily):
+    hooks = {fail_grid_request_hook}
+    work, data, batches = grid_load_klines.with_hooks(hooks)(klines_daily)
+    results = batches.map(lambda batch: grid_evaluate_batch.with_hooks(hooks)(work, data, batch))
+    return grid_write_results.with_hooks(hooks)(work, results.collect())
+
+
+def run_config(request_id: str) -> dict[str, Any]:
+    """Run config of a `grid_search` run for one request."""
+    return {
+        "ops": {GRID_ASSET.path[-1]: {"ops": {"grid_load_klines": {"config": {"request_id": request_id}}}}}
+    }
+
+
+def run_tags(request: GridRequest) -> dict[str, str]:
+    """The request, and the tags run-queue limits use (`quant_platform/embedded_store`, `.../grid`)."""
+    return {
+        GRID_REQUEST_TAG: request.id,
+        GRID_TAG: "true",
+        EMBEDDED_TAG: "true",
+        "quant_platform/strategy": str(request.body.get("strategy", ""))[:63],
+    }
+
+
+def build_grid_job(executor_def: dg.ExecutorDefinition | None = None, name: str = GRID_JOB):
+    """The `grid_search` job; `executor_def` None uses the Definitions' executor."""
+    return dg.define_asset_job(
+        name,
+        selection=dg.AssetSelection.assets(GRID_ASSET),
+        executor_def=executor_def,
+        tags={GRID_TAG: "true", EMBEDDED_TAG: "true"},
+        description="Evaluate one grid request (config: request_id): klines once, batches fanned out, "
+        "ranked results and the winning parameters written at the end.",
+    )

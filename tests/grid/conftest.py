@@ -1,0 +1,174 @@
+"""Fixtures of the grid-search tests: materialized klines (once per session), stores, Definitions.
+
+Klines: synthetic quotes for 4 symbols over 2024-03-01 .. 2024-05-31 are written to a template cold
+store, and `klines_daily` is materialized from them once per session. Every test then copies that
+cold store into its own QP_HOME, so tests never share an embedded ClickHouse path.
+Services: MariaDB (`QP_TEST_MYSQL_URL`, default root on 127.0.0.1:3306) and Redis
+(`QP_TEST_REDIS_URL`, default db 13); tests that need one are skipped if it is unreachable, unless
+`QP_TEST_REQUIRE_SERVICES=1`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from quant_platform.core.calendar import get_calendar
+from quant_platform.core.schema import RAW_QUOTES
+from quant_platform.resources import (
+    ClickHouseResource,
+    HotCacheResource,
+    SyntheticMarketResource,
+    WarehouseResource,
+)
+from quant_platform.sources.synthetic import SyntheticMarket
+from quant_platform.storage.cold import ColdStore
+from quant_platform.storage.warm import WarmStore
+
+START, END = "2024-03-01", "2024-05-31"
+N_SYMBOLS = 4
+MYSQL_SERVER_URL = os.environ.get("QP_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
+REDIS_URL = os.environ.get("QP_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+REQUIRE_SERVICES = os.environ.get("QP_TEST_REQUIRE_SERVICES") == "1"
+
+
+def unreachable(service: str, err: Exception) -> None:
+    message = f"{service} not reachable for grid tests: {err}"
+    if REQUIRE_SERVICES:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def klines_template(tmp_path_factory) -> Path:
+    """A cold store with raw quotes and materialized klines_daily; copy it, never open it in place."""
+    from quant_platform.definitions import ASSETS
+
+    root = tmp_path_factory.mktemp("grid_klines")
+    dsn = f"chdb://{root / 'chdb'}"
+    market = SyntheticMarket(n_symbols=N_SYMBOLS, snapshot_seconds=300)
+    days = get_calendar("XSHG").sessions(dt.date.fromisoformat(START), dt.date.fromisoformat(END))
+    quotes = pd.concat([market.fetch_quotes(d) for d in days], ignore_index=True)
+    with ColdStore(dsn) as cold:
+        cold.ensure_schema()
+        cold.replace_partitions(RAW_QUOTES, quotes, days)
+    resources = {
+        "clickhouse": ClickHouseResource(dsn=dsn),
+        "market": SyntheticMarketResource(n_symbols=N_SYMBOLS, snapshot_seconds=300),
+        "warehouse": WarehouseResource(url=f"sqlite:///{root / 'warehouse.sqlite'}"),
+        "hot": HotCacheResource(),
+    }
+    daily = [a for a in ASSETS if a.partitions_def is not None]
+    tags = {ASSET_PARTITION_RANGE_START_TAG: START, ASSET_PARTITION_RANGE_END_TAG: END}
+    result = dg.materialize(daily, resources=resources, tags=tags, selection=["klines_daily"])
+    assert result.success
+    return root / "chdb"
+
+
+@pytest.fixture
+def chdb_path(qp_home, klines_template) -> Path:
+    path = qp_home / "chdb"
+    shutil.copytree(klines_template, path, symlinks=True)  # the store links its tables relatively
+    return path
+
+
+@pytest.fixture
+def warm_url(qp_home) -> str:
+    return f"sqlite:///{qp_home / 'warehouse.sqlite'}"
+
+
+@pytest.fixture
+def warm(warm_url) -> Iterator[WarmStore]:
+    store = WarmStore(warm_url, retry_initial=0.01)
+    store.migrate()
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as err:
+        unreachable("Redis", err)
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def resources(chdb_path, warm_url, redis_url) -> dict:
+    return {
+        "clickhouse": ClickHouseResource(dsn=f"chdb://{chdb_path}"),
+        "warehouse": WarehouseResource(url=warm_url),
+        "hot": HotCacheResource(url=redis_url),
+        "market": SyntheticMarketResource(n_symbols=N_SYMBOLS, snapshot_seconds=300),
+    }
+
+
+@pytest.fixture
+def defs(resources) -> dg.Definitions:
+    from quant_platform.definitions import ASSETS
+    from quant_platform.grid.definitions import GRID_ASSETS, GRID_JOBS, GRID_SENSORS
+
+    return dg.Definitions(
+        assets=[*ASSETS, *GRID_ASSETS],
+        jobs=GRID_JOBS,
+        sensors=GRID_SENSORS,
+        resources=resources,
+        executor=dg.in_process_executor,
+    )
+
+
+@pytest.fixture
+def instance(qp_home) -> dg.DagsterInstance:
+    """An in-memory instance: runs, event logs and asset records, without SQLite's per-event cost."""
+    return dg.DagsterInstance.ephemeral()
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> Iterator[str]:
+    """A fresh, migrated MariaDB/MySQL database for the session, dropped at the end."""
+    name = f"qp_test_grid_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(
+        MYSQL_SERVER_URL, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 3}
+    )
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    except sa.exc.OperationalError as err:
+        unreachable("MySQL/MariaDB", err)
+    url = sa.make_url(MYSQL_SERVER_URL).set(database=name).render_as_string(hide_password=False)
+    store = WarmStore(url)
+    store.migrate()
+    store.close()
+    yield url
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def any_warm(request, tmp_path) -> Iterator[WarmStore]:
+    """The warm tier on each engine."""
+    url = (
+        f"sqlite:///{tmp_path / 'warm.sqlite'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("mysql_url")
+    )
+    store = WarmStore(url, retry_initial=0.01)
+    store.migrate()
+    yield store
+    store.close()
