@@ -56,7 +56,9 @@ def run(
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    defs = build_definitions(resources={"market": SyntheticMarketResource(n_symbols=symbols)})
+    synthetic = os.environ.get("QP_MARKET_SOURCE", "synthetic").strip().lower() == "synthetic"
+    overrides = {"market": SyntheticMarketResource(n_symbols=symbols)} if synthetic else {}
+    defs = build_definitions(resources=overrides)
     instance = _instance()
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -253,6 +255,16 @@ def qa(
         console.print(f"[red]{len(failed_days)} trading day(s) failed a blocking quality check[/red]")
         raise typer.Exit(1)
 
+
+def _collect_command() -> None:
+    from quant_platform.collector.cli import collect
+
+    app.command("collect", help="Stream quotes from an exchange WebSocket into the cold and hot tiers.")(
+        collect
+    )
+
+
+_collect_command()
 
 backtest_app = typer.Typer(help="Backtest runs: inspect and export.", no_args_is_help=True)
 app.add_typer(backtest_app, name="backtest")

@@ -18,6 +18,7 @@ from quant_platform import jobs, schedules
 from quant_platform.assets import backtests, bars, klines, market_data, qa
 from quant_platform.checks.asset_checks import QUALITY_CHECKS
 from quant_platform.resources import build_resources
+from quant_platform.sensors.file_drop import file_drop_sensor
 from quant_platform.settings import LOCAL, deployment
 
 # Declarative automation: backtest_runs follows new klines once their blocking checks pass.
@@ -46,7 +47,7 @@ def build_definitions(
         asset_checks=QUALITY_CHECKS,
         jobs=jobs.all_jobs(),
         schedules=schedules.all_schedules(),
-        sensors=[AUTOMATION],
+        sensors=[AUTOMATION, file_drop_sensor],
         resources={**build_resources(kind), **(resources or {})},
         executor=dg.in_process_executor if kind == LOCAL else dg.multiprocess_executor,
     )

@@ -11,6 +11,7 @@ import dagster as dg
 from quant_platform.resources.clickhouse import ClickHouseResource
 from quant_platform.resources.hot import HotCacheResource
 from quant_platform.resources.market import MarketDataResource, SyntheticMarketResource
+from quant_platform.resources.sources import market_resource_from_env
 from quant_platform.resources.warehouse import WarehouseResource
 from quant_platform.settings import LOCAL, StoreSettings, deployment
 
@@ -32,11 +33,11 @@ def build_resources(kind: str | None = None) -> dict[str, dg.ConfigurableResourc
             "clickhouse": ClickHouseResource(dsn=stores.clickhouse_dsn),
             "warehouse": WarehouseResource(url=stores.warehouse_url),
             "hot": HotCacheResource(url=stores.redis_url),
-            "market": SyntheticMarketResource(),
+            "market": market_resource_from_env(),
         }
     return {
         "clickhouse": ClickHouseResource(dsn=dg.EnvVar("QP_CLICKHOUSE_DSN")),
         "warehouse": WarehouseResource(url=dg.EnvVar("QP_WAREHOUSE_URL")),
         "hot": HotCacheResource(url=dg.EnvVar("QP_REDIS_URL")),
-        "market": SyntheticMarketResource(),
+        "market": market_resource_from_env(),
     }

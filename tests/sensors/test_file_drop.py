@@ -21,6 +21,12 @@ def write_quotes(path, days=("2024-10-08",), symbols=("600000", "000001")) -> No
             "symbol": s,
             "ts": f"{d} {t}",
             "price": 10.0 + i,
+            "open": 10.0 + i,
+            "high": 10.0 + i,
+            "low": 10.0 + i,
+            "prev_close": 10.0 + i,
+            "bid": 9.99 + i,
+            "ask": 10.01 + i,
             "volume": 100 * (k + 1),
             "amount": 1000.0 * (k + 1),
         }
