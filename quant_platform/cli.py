@@ -266,6 +266,15 @@ def _collect_command() -> None:
 
 _collect_command()
 
+
+def _grid_commands() -> None:
+    from quant_platform.grid.cli import grid_app
+
+    app.add_typer(grid_app, name="grid")
+
+
+_grid_commands()
+
 backtest_app = typer.Typer(help="Backtest runs: inspect and export.", no_args_is_help=True)
 app.add_typer(backtest_app, name="backtest")
 

@@ -4,7 +4,8 @@ Resources are chosen per deployment (`QP_DEPLOYMENT=local|prod`, see `quant_plat
 local runs every store embedded with the in-process executor; prod talks to servers.
 
 Where things are: assets in `quant_platform/assets/` (one module per kind of data: market_data,
-bars, klines, qa, backtests), their blocking quality checks in `quant_platform/checks/`, the stores
+bars, klines, qa, backtests, grid_search), their blocking quality checks in `quant_platform/checks/`,
+grid-search requests in `quant_platform/grid/` and `sensors/`, the stores
 behind them in `quant_platform/resources/` -> `quant_platform/storage/`.
 """
 
@@ -17,6 +18,7 @@ import dagster as dg
 from quant_platform import jobs, schedules
 from quant_platform.assets import backtests, bars, klines, market_data, qa
 from quant_platform.checks.asset_checks import QUALITY_CHECKS
+from quant_platform.grid.definitions import GRID_ASSETS, GRID_JOBS, GRID_SENSORS
 from quant_platform.resources import build_resources
 from quant_platform.sensors.file_drop import file_drop_sensor
 from quant_platform.settings import LOCAL, deployment
@@ -43,11 +45,11 @@ def build_definitions(
     """Definitions for a deployment; `resources` overrides individual resources (CLI options, tests)."""
     kind = kind or deployment()
     return dg.Definitions(
-        assets=ASSETS,
+        assets=[*ASSETS, *GRID_ASSETS],
         asset_checks=QUALITY_CHECKS,
-        jobs=jobs.all_jobs(),
+        jobs=[*jobs.all_jobs(), *GRID_JOBS],
         schedules=schedules.all_schedules(),
-        sensors=[AUTOMATION, file_drop_sensor],
+        sensors=[AUTOMATION, file_drop_sensor, *GRID_SENSORS],
         resources={**build_resources(kind), **(resources or {})},
         executor=dg.in_process_executor if kind == LOCAL else dg.multiprocess_executor,
     )

@@ -85,15 +85,19 @@ def test_partitions_are_trading_days():
 
 def test_definitions_load_and_lineage():
     defs = build_definitions()
+    dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     key = dg.AssetKey
     assert graph.get(key("bars_1m")).parent_keys == {key("raw_quotes")}
     assert graph.get(key("klines_daily")).parent_keys == {key("raw_quotes"), key("bars_1m")}
     assert key("klines_daily") in graph.get(key("qa_report")).parent_keys
     assert graph.get(key("backtest_runs")).parent_keys == {key("klines_daily")}
+    assert key("klines_daily") in graph.get(key("grid_search_results")).parent_keys
+    assert {s.name for s in defs.sensors} >= {"grid_request_sensor", "file_drop_sensor", "research_automation"}
     defs.resolve_job_def("market_data_daily")
     defs.resolve_job_def("intraday_refresh")
     defs.resolve_job_def("backtests")
+    defs.resolve_job_def("grid_search")
 
 
 @pytest.mark.parametrize(
