@@ -37,6 +37,17 @@ def _instance():
     return dg.DagsterInstance.get()
 
 
+def _trading_days_or_exit(start: str, end: str):
+    """The range's trading days, or a clear message and exit code 2."""
+    from quant_platform.runner import trading_days
+
+    try:
+        return trading_days(start, end)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def run(
     start: str = typer.Option(..., help="First trading day, YYYY-MM-DD"),
@@ -49,13 +60,9 @@ def run(
     """Materialize quotes -> bars -> klines -> QA for a trading-day range (embedded stores by default)."""
     from quant_platform.definitions import build_definitions
     from quant_platform.resources import SyntheticMarketResource
-    from quant_platform.runner import run_job, run_range, trading_days
+    from quant_platform.runner import run_job, run_range
 
-    try:
-        days = trading_days(start, end)
-    except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    days = _trading_days_or_exit(start, end)
     synthetic = os.environ.get("QP_MARKET_SOURCE", "synthetic").strip().lower() == "synthetic"
     overrides = {"market": SyntheticMarketResource(n_symbols=symbols)} if synthetic else {}
     defs = build_definitions(resources=overrides)
@@ -204,14 +211,9 @@ def qa(
 ) -> None:
     """QA report for a range of trading days; exit 1 when a day failed a blocking quality check."""
     from quant_platform.checks.verdicts import blocking_failures, check_verdicts
-    from quant_platform.runner import trading_days
     from quant_platform.storage.cold import ColdStore
 
-    try:
-        days = trading_days(start, end)
-    except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    days = _trading_days_or_exit(start, end)
     with ColdStore(StoreSettings.from_env().clickhouse_dsn) as cold:
         cold.ensure_schema()
         metrics = cold.read_table("qa_metrics", days[0], days[-1])
