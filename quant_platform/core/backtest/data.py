@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .kernels import all_positive_finite
+
 PRICE_COLUMNS = ("open", "high", "low", "close")
 DATE_COLUMNS = ("trade_date", "date", "datetime", "timestamp", "ts", "time")
 
@@ -158,7 +160,7 @@ def _bars_from_rows(
         raise ValueError(f"{what}: index has duplicated timestamps")
     for c in PRICE_COLUMNS:
         arr = rows[c]
-        if not (arr > 0.0).all() or not np.isfinite(arr).all():
+        if not all_positive_finite(arr):
             if np.isnan(arr).any():
                 bad = list(index[np.isnan(arr)][:3])
                 raise ValueError(f"{what}: column {cmap[c]!r} has NaN prices (first at {bad})")

@@ -160,6 +160,20 @@ def cross_signals(fast, slow):  # pragma: no cover - compiled
 
 
 # --------------------------------------------------------------------------------------------------
+# Input checks
+
+
+@njit(cache=True)
+def all_positive_finite(a):  # pragma: no cover - compiled
+    """True when every value is a finite number > 0 (False for NaN, inf, 0, negatives)."""
+    for i in range(a.shape[0]):
+        x = a[i]
+        if not (x > 0.0 and x < np.inf):
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------------------------------
 # Simulation
 
 # Columns of the kernels' trade record buffer.
