@@ -25,6 +25,13 @@ class GateResult:
     by_rule: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
+    def add_quarantine(self, rows: pd.DataFrame) -> None:
+        """Rows rejected before the split (e.g. by a vendor adapter) join the quarantine."""
+        self.quarantine = pd.concat([self.quarantine, QUARANTINE.conform(rows)], ignore_index=True)
+        self.rows_in += len(rows)
+        for rule, n in rows["rule"].value_counts().items():
+            self.by_rule[rule] = self.by_rule.get(rule, 0) + int(n)
+
     @property
     def metadata(self) -> dict:
         share = len(self.quarantine) / self.rows_in if self.rows_in else 0.0
@@ -79,6 +86,21 @@ def write(cold: ColdStore, schema: TableSchema, result: GateResult, days: list[d
     """Replace the days' clean rows and the days' quarantine of this table, both atomically per day."""
     cold.replace_partitions(schema, result.clean, days)
     cold.replace_partitions(QUARANTINE, result.quarantine, days, scope=schema.name)
+
+
+def vendor_rejected(source, table_name: str, days: list[dt.date]) -> pd.DataFrame:
+    """QUARANTINE rows a source rejected while mapping its vendor's payloads (sources that can)."""
+    take = getattr(source, "take_rejected", None)
+    if not callable(take):
+        return QUARANTINE.empty()
+    rows = take()
+    if rows is None or rows.empty:
+        return QUARANTINE.empty()
+    rows = QUARANTINE.conform(rows)
+    wanted = rows["table_name"].eq(table_name) & pd.DatetimeIndex(rows["trade_date"]).isin(
+        pd.DatetimeIndex(days)
+    )
+    return rows[wanted].reset_index(drop=True)
 
 
 def by_day(df: pd.DataFrame, days: list[dt.date]) -> dict[dt.date, pd.DataFrame]:

@@ -39,6 +39,9 @@ def raw_quotes(
         frames[day] = quotes
         context.log.info(f"{source.name}: {len(quotes)} snapshots for {day}")
     checked = gate.gate("raw_quotes", frames, RAW_QUOTES, calendar_name(), universe=source.universe(days[-1]))
+    vendor_rejected = gate.vendor_rejected(source, "raw_quotes", days)  # rows a vendor adapter could not map
+    if len(vendor_rejected):
+        checked.add_quarantine(vendor_rejected)
     for warning in checked.warnings:
         context.log.warning(warning)
     with clickhouse.open() as cold:
