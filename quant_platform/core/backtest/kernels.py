@@ -44,13 +44,17 @@ def sma_from_cumsum(cs, x0, window, out):  # pragma: no cover - compiled
     """Simple moving average from `centered_cumsum` output: out[t] = mean(x[t-window+1 .. t])."""
     n = cs.shape[0]
     w = window
-    for t in range(n):
-        if t < w - 1:
-            out[t] = np.nan
-        elif t == w - 1:
-            out[t] = x0 + cs[t] / w
-        else:
-            out[t] = x0 + (cs[t] - cs[t - w]) / w
+    head = min(w - 1, n)
+    for t in range(head):
+        out[t] = np.nan
+    if w - 1 < n:
+        out[w - 1] = x0 + cs[w - 1] / w
+    # Branch-free body over local slices, so that the compiler vectorises it.
+    dst = out[w:]
+    hi = cs[w:]
+    lo = cs[: max(n - w, 0)]
+    for i in range(dst.shape[0]):
+        dst[i] = x0 + (hi[i] - lo[i]) / w
     return out
 
 
