@@ -90,7 +90,7 @@ class AccountRow(Base):
     name: Mapped[str] = mapped_column(sa.String(128), unique=True)
     broker: Mapped[str | None] = mapped_column(sa.String(64))
     currency: Mapped[str] = mapped_column(sa.String(8), default="CNY")
-    initial_cash: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    initial_cash: Mapped[float] = mapped_column(sa.Double, default=0.0)
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -156,7 +156,7 @@ class GridRequestRow(Base):
     body: Mapped[dict[str, Any]] = mapped_column()
     body_hash: Mapped[str] = mapped_column(sa.String(64))
     status: Mapped[str] = mapped_column(sa.String(16), default="queued")
-    progress: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    progress: Mapped[float] = mapped_column(sa.Double, default=0.0)
     best_params: Mapped[dict[str, Any] | None] = mapped_column()
     error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
