@@ -43,7 +43,7 @@ import pandas as pd
 
 from quant_platform.collector.metrics import CollectorMetrics, MetricsServer
 from quant_platform.collector.observe import report_observation
-from quant_platform.collector.sink import ColdSink, ticks_frame
+from quant_platform.collector.sink import BUFFER_COLUMNS, ColdSink, ticks_frame
 from quant_platform.collector.state import ChangeTracker, PairState
 from quant_platform.core.schema import QUARANTINE
 from quant_platform.sources.vendor_columns import rejected_frame
@@ -531,23 +531,7 @@ class Collector:
         since, self._pending_since = self._pending_since, {}
         if self.hot is not None:
             rows = list(pending.values())
-            quotes = pd.DataFrame.from_records(
-                [(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11]) for r in rows],
-                columns=[
-                    "symbol",
-                    "seq",
-                    "ts_ms",
-                    "price",
-                    "open",
-                    "high",
-                    "low",
-                    "prev_close",
-                    "volume",
-                    "amount",
-                    "bid",
-                    "ask",
-                ],
-            )
+            quotes = pd.DataFrame.from_records([r[:12] for r in rows], columns=BUFFER_COLUMNS[:12])
             ts = pd.to_datetime(quotes["ts_ms"], unit="ms", utc=True)
             quotes["ts"] = ts
             quotes["trade_date"] = ts.dt.tz_localize(None).dt.normalize()

@@ -51,29 +51,19 @@ CRYPTO_TICKS = TableSchema(
 TICK_COLUMNS = CRYPTO_TICKS.names
 
 
+# The collector buffers each tick as a tuple in this order (received_s: local receive time).
+BUFFER_COLUMNS = [
+    "symbol", "seq", "ts_ms", "price", "open", "high", "low", "prev_close", "volume", "amount", "bid", "ask",
+    "received_s",
+]  # fmt: skip
+
+
 def ticks_frame(rows: list[tuple]) -> pd.DataFrame:
     """CRYPTO_TICKS frame from row tuples (symbol, seq, ts_ms, price, open, high, low, prev_close,
     volume, amount, bid, ask, received_s) as the collector buffers them."""
     if not rows:
         return CRYPTO_TICKS.empty()
-    df = pd.DataFrame.from_records(
-        rows,
-        columns=[
-            "symbol",
-            "seq",
-            "ts_ms",
-            "price",
-            "open",
-            "high",
-            "low",
-            "prev_close",
-            "volume",
-            "amount",
-            "bid",
-            "ask",
-            "received_s",
-        ],
-    )
+    df = pd.DataFrame.from_records(rows, columns=BUFFER_COLUMNS)
     ts = pd.to_datetime(df["ts_ms"], unit="ms", utc=True).astype(TS)
     df["ts"] = ts
     df["trade_date"] = ts.dt.tz_localize(None).dt.normalize().astype(DATE)
