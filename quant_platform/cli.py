@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from quant_platform.settings import StoreSettings, qp_home
+from quant_platform.settings import StoreSettings, ensure_dagster_home, settings
 
 app = typer.Typer(help="quant-platform: market data, QA and backtests on Dagster.", no_args_is_help=True)
 console = Console()
@@ -26,8 +25,7 @@ def _instance():
     """The Dagster instance runs are recorded in ($DAGSTER_HOME, default $QP_HOME/dagster)."""
     import dagster as dg
 
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(qp_home() / "dagster")))
-    home.mkdir(parents=True, exist_ok=True)
+    home = ensure_dagster_home()
     config = home / "dagster.yaml"
     if not config.exists():  # `make` installs the repository's dagster.yaml; outside it, a minimal one
         config.write_text(
@@ -63,7 +61,7 @@ def run(
     from quant_platform.runner import run_job, run_range
 
     days = _trading_days_or_exit(start, end)
-    synthetic = os.environ.get("QP_MARKET_SOURCE", "synthetic").strip().lower() == "synthetic"
+    synthetic = settings().market_source == "synthetic"
     overrides = {"market": SyntheticMarketResource(n_symbols=symbols)} if synthetic else {}
     defs = build_definitions(resources=overrides)
     instance = _instance()
@@ -133,7 +131,7 @@ def _summary(days, symbols: int, result) -> None:
         console.print(f"(could not read backtest runs: {exc})")
     console.print(f"runs: {', '.join(r[:8] for r in result.run_ids)}")
     console.print(f"data: ClickHouse {stores.clickhouse_dsn}")
-    console.print(f"Dagster instance: {os.environ.get('DAGSTER_HOME')}")
+    console.print(f"Dagster instance: {settings().dagster_home}")
     console.print("UI: [bold]make ui[/bold] then open http://127.0.0.1:3000 (Assets -> lineage, partitions)")
 
 
@@ -195,10 +193,14 @@ def selfcheck() -> None:
         instance.get_runs(limit=1)
         storage = type(instance.run_storage).__name__
         row(
-            "dagster", storage, os.environ["DAGSTER_HOME"], True, latency=(time.perf_counter() - start) * 1000
+            "dagster",
+            storage,
+            str(settings().dagster_home),
+            True,
+            latency=(time.perf_counter() - start) * 1000,
         )
     except Exception as exc:  # noqa: BLE001
-        row("dagster", "instance", os.environ.get("DAGSTER_HOME", ""), False, error=str(exc))
+        row("dagster", "instance", str(settings().dagster_home), False, error=str(exc))
     console.print(table)
     if down:
         raise typer.Exit(1)

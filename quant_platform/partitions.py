@@ -7,7 +7,6 @@ semantics (ranges, single-run backfills) while 2024-10-01 (National Day) simply 
 from __future__ import annotations
 
 import datetime as dt
-import os
 from functools import cache
 
 import dagster as dg
@@ -18,7 +17,10 @@ DEFAULT_START = "2020-01-02"
 
 
 def calendar_name() -> str:
-    return os.environ.get("QP_CALENDAR", DEFAULT_CALENDAR)
+    """The exchange calendar of partitions and schedules (`QP_CALENDAR`)."""
+    from quant_platform.settings import settings
+
+    return settings().calendar
 
 
 @cache

@@ -11,12 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from quant_platform.conventions import EMBEDDED_TAG, partition_range_tags
 from quant_platform.core.calendar import get_calendar, to_date
 from quant_platform.partitions import calendar_name, daily_partitions
-
-EMBEDDED_TAG = "quant_platform/embedded_store"
 
 
 @dataclass
@@ -62,11 +60,7 @@ def run_range(
     job = definitions.resolve_job_def(job_name)
     result = RangeRunResult(days=days)
     for part in chunks(days, max(1, chunk_size)):
-        tags = {
-            ASSET_PARTITION_RANGE_START_TAG: part[0].isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: part[-1].isoformat(),
-            EMBEDDED_TAG: "true",
-        }
+        tags = {**partition_range_tags(part[0], part[-1]), EMBEDDED_TAG: "true"}
         res = job.execute_in_process(
             run_config=_quiet(log_level), instance=instance, tags=tags, raise_on_error=False
         )

@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from quant_platform.assets.common import AS_OF_TAG
+from quant_platform.conventions import AS_OF_TAG
 from quant_platform.core.calendar import get_calendar
 from quant_platform.jobs import intraday_job, market_data_job
 from quant_platform.partitions import calendar_name

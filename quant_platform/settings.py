@@ -1,44 +1,170 @@
-"""Where the platform keeps its data and which stores it talks to, from environment variables.
+"""Every setting of quant-platform, read from the environment in one place.
+
+`settings()` returns one frozen `Settings` read from the environment at the time of the call (cheap:
+a handful of lookups), so a test or a CLI option that changes a variable is seen by the next call.
+Nothing else in the package reads `os.environ`; the README's configuration table lists the same
+variables in the same order as `ENVIRONMENT` below.
 
 `QP_DEPLOYMENT=local` (default) uses embedded stores under `QP_HOME`: ClickHouse SQL in-process
 through chdb, SQLite for the warm tier, an in-process cache for the hot tier. `QP_DEPLOYMENT=prod`
-uses servers; their addresses and credentials come only from the environment.
+uses servers; their addresses and credentials come only from the environment (as `dg.EnvVar`s, so
+they never enter the Dagster instance).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 LOCAL = "local"
 PROD = "prod"
 DEPLOYMENTS = (LOCAL, PROD)
+MARKET_SOURCES = ("synthetic", "akshare", "files")
+GRID_EXECUTORS = ("in_process", "multiprocess", "celery")
+DEFAULT_CALENDAR = "XSHG"  # same value as core.calendar.DEFAULT_CALENDAR, without importing it
+
+# (variable, default, meaning): the README's configuration table, in this order.
+ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
+    ("QP_DEPLOYMENT", LOCAL, "`local` (embedded stores, in-process executor) or `prod` (servers)"),
+    ("QP_HOME", "~/.quant-platform", "where the embedded stores, the Dagster instance and drops live"),
+    ("DAGSTER_HOME", "$QP_HOME/dagster", "the Dagster instance (runs, events, schedules)"),
+    (
+        "QP_CLICKHOUSE_DSN",
+        "chdb://$QP_HOME/chdb",
+        "cold tier: `chdb://path` or `http(s)://user:pw@host:8123/db`",
+    ),
+    ("QP_WAREHOUSE_URL", "sqlite:///$QP_HOME/warehouse.sqlite", "warm tier: SQLite or `mysql+pymysql://...`"),
+    ("QP_REDIS_URL", "memory://", "hot tier: `memory://` (in-process) or `redis://host:6379/0`"),
+    ("QP_CALENDAR", DEFAULT_CALENDAR, "exchange calendar of partitions and schedules (XSHG, XNYS, 24/7)"),
+    ("QP_MARKET_SOURCE", "synthetic", "market source: `synthetic`, `akshare` or `files`"),
+    ("QP_SYNTHETIC_SYMBOLS", "50", "size of the synthetic universe"),
+    ("QP_DROP_DIR", "$QP_HOME/drop", "file-drop folder watched by `file_drop_sensor`"),
+    ("QP_AKSHARE_SYMBOLS", "(whole market)", "comma-separated AKShare universe"),
+    ("QP_AKSHARE_ADJUST", "(none)", "AKShare price adjustment: empty, `qfq` or `hfq`"),
+    ("QP_AKSHARE_RATE", "2", "AKShare calls per second"),
+    ("QP_QA_MAX_QUARANTINED_SHARE", "0.01", "quarantined share of a day above which a quality gate blocks"),
+    ("QP_QA_MAX_MISSING_SHARE", "0.05", "missing symbol-days share above which the klines gate blocks"),
+    ("QP_GRID_EXECUTOR", "(deployment's)", "executor of grid runs: `in_process`, `multiprocess` or `celery`"),
+    ("QP_CELERY_BROKER", "-", "Celery broker of grid runs, e.g. `redis://127.0.0.1:6379/2`"),
+    ("QP_CELERY_BACKEND", "(the broker)", "Celery result backend of grid runs"),
+)
 
 
-def qp_home() -> Path:
-    """Root of everything the embedded deployment writes (default ~/.quant-platform)."""
-    return Path(os.environ.get("QP_HOME") or Path.home() / ".quant-platform").expanduser().resolve()
-
-
-def deployment() -> str:
-    value = os.environ.get("QP_DEPLOYMENT", LOCAL).strip().lower()
-    if value not in DEPLOYMENTS:
-        raise ValueError(f"QP_DEPLOYMENT must be one of {DEPLOYMENTS}, got {value!r}")
-    return value
+class SettingsError(ValueError):
+    """A variable holds a value the platform cannot use; the message names it and what it accepts."""
 
 
 @dataclass(frozen=True)
 class StoreSettings:
+    """Where the three storage tiers are (the local deployment's embedded defaults filled in)."""
+
     clickhouse_dsn: str
     warehouse_url: str
     redis_url: str
 
     @classmethod
     def from_env(cls) -> StoreSettings:
-        home = qp_home()
+        return settings().stores
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One reading of the environment; see `ENVIRONMENT` for each variable's meaning and default."""
+
+    deployment: str
+    home: Path
+    dagster_home: Path
+    stores: StoreSettings
+    calendar: str
+    market_source: str
+    synthetic_symbols: int
+    drop_dir: Path
+    akshare_symbols: tuple[str, ...] | None
+    akshare_adjust: str
+    akshare_rate: float
+    qa_max_quarantined_share: float
+    qa_max_missing_share: float
+    grid_executor: str | None
+    celery_broker: str | None
+    celery_backend: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str:
+            return (env.get(name) or "").strip()
+
+        home = _path(get("QP_HOME")) or Path.home().joinpath(".quant-platform").resolve()
+        symbols = [s.strip() for s in get("QP_AKSHARE_SYMBOLS").split(",") if s.strip()]
         return cls(
-            clickhouse_dsn=os.environ.get("QP_CLICKHOUSE_DSN") or f"chdb://{home / 'chdb'}",
-            warehouse_url=os.environ.get("QP_WAREHOUSE_URL") or f"sqlite:///{home / 'warehouse.sqlite'}",
-            redis_url=os.environ.get("QP_REDIS_URL") or "memory://",
+            deployment=_choice("QP_DEPLOYMENT", get("QP_DEPLOYMENT").lower() or LOCAL, DEPLOYMENTS),
+            home=home,
+            dagster_home=_path(get("DAGSTER_HOME")) or home / "dagster",
+            stores=StoreSettings(
+                clickhouse_dsn=get("QP_CLICKHOUSE_DSN") or f"chdb://{home / 'chdb'}",
+                warehouse_url=get("QP_WAREHOUSE_URL") or f"sqlite:///{home / 'warehouse.sqlite'}",
+                redis_url=get("QP_REDIS_URL") or "memory://",
+            ),
+            calendar=get("QP_CALENDAR") or DEFAULT_CALENDAR,
+            market_source=_choice(
+                "QP_MARKET_SOURCE", get("QP_MARKET_SOURCE").lower() or "synthetic", MARKET_SOURCES
+            ),
+            synthetic_symbols=int(_number("QP_SYNTHETIC_SYMBOLS", get("QP_SYNTHETIC_SYMBOLS") or "50")),
+            drop_dir=_path(get("QP_DROP_DIR")) or home / "drop",
+            akshare_symbols=tuple(symbols) or None,
+            akshare_adjust=get("QP_AKSHARE_ADJUST"),
+            akshare_rate=_number("QP_AKSHARE_RATE", get("QP_AKSHARE_RATE") or "2"),
+            qa_max_quarantined_share=_number(
+                "QP_QA_MAX_QUARANTINED_SHARE", get("QP_QA_MAX_QUARANTINED_SHARE") or "0.01"
+            ),
+            qa_max_missing_share=_number("QP_QA_MAX_MISSING_SHARE", get("QP_QA_MAX_MISSING_SHARE") or "0.05"),
+            grid_executor=_choice("QP_GRID_EXECUTOR", get("QP_GRID_EXECUTOR").lower(), GRID_EXECUTORS)
+            or None,
+            celery_broker=get("QP_CELERY_BROKER") or None,
+            celery_backend=get("QP_CELERY_BACKEND") or None,
         )
+
+
+def _path(value: str) -> Path | None:
+    return Path(value).expanduser().resolve() if value else None
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value and value not in allowed:
+        raise SettingsError(f"{name} must be one of {allowed}, got {value!r}")
+    return value
+
+
+def _number(name: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {value!r}") from None
+
+
+def settings() -> Settings:
+    """The settings as the environment says now."""
+    return Settings.from_env()
+
+
+def qp_home() -> Path:
+    """Root of everything the embedded deployment writes (default ~/.quant-platform)."""
+    return settings().home
+
+
+def deployment() -> str:
+    return settings().deployment
+
+
+def ensure_dagster_home() -> Path:
+    """Point Dagster at `$DAGSTER_HOME` (default `$QP_HOME/dagster`), creating the folder.
+
+    Dagster reads the variable itself, so this is the one place that writes the environment.
+    """
+    home = settings().dagster_home
+    os.environ["DAGSTER_HOME"] = str(home)
+    home.mkdir(parents=True, exist_ok=True)
+    return home

@@ -7,15 +7,13 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
+from quant_platform.conventions import AS_OF_TAG, COLD_POOL  # noqa: F401 - re-exported for the assets
 from quant_platform.core.calendar import get_calendar
 
 # Stores fail transiently (a server restart, a held embedded lock): retry with backoff and jitter.
 STORE_RETRY = dg.RetryPolicy(
     max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
-# One step at a time holds the cold store: the embedded engine allows one process per data path.
-COLD_POOL = "cold_store"
-AS_OF_TAG = "quant_platform/as_of"
 
 
 def preview(df: pd.DataFrame, rows: int = 8) -> dg.MetadataValue:

@@ -35,13 +35,13 @@ import dagster as dg
 import pandas as pd
 
 from quant_platform.assets.common import COLD_POOL, STORE_RETRY, preview
+from quant_platform.conventions import EMBEDDED_TAG, GRID_REQUEST_TAG, GRID_TAG, STRATEGY_TAG, tag_value
 from quant_platform.grid import evaluate as ev
 from quant_platform.grid.spec import GridSpec, GridSpecError
 from quant_platform.plots import markdown_image
 from quant_platform.resources.clickhouse import ClickHouseResource
 from quant_platform.resources.hot import HotCacheResource
 from quant_platform.resources.warehouse import WarehouseResource
-from quant_platform.runner import EMBEDDED_TAG
 from quant_platform.storage.warm import (
     GridRequest,
     IllegalTransition,
@@ -53,8 +53,6 @@ from quant_platform.storage.warm import (
 
 GRID_JOB = "grid_search"
 GRID_ASSET = dg.AssetKey("grid_search_results")
-GRID_TAG = "quant_platform/grid"
-GRID_REQUEST_TAG = "quant_platform/grid_request"
 KLINE_COLUMNS = ["symbol", "trade_date", "open", "high", "low", "close", "volume", "limit_up", "limit_down"]
 # Evaluations take progress to 95; writing the results and activating the winner to 100.
 EVALUATED_PROGRESS = 95.0
@@ -590,7 +588,7 @@ def run_tags(request: GridRequest) -> dict[str, str]:
         GRID_REQUEST_TAG: request.id,
         GRID_TAG: "true",
         EMBEDDED_TAG: "true",
-        "quant_platform/strategy": str(request.body.get("strategy", ""))[:63],
+        STRATEGY_TAG: tag_value(request.body.get("strategy", "")),
     }
 
 

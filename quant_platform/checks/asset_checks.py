@@ -7,16 +7,16 @@ severity blocks every downstream asset, in the same run and in automation.
 """
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 
 import dagster as dg
 import pandas as pd
 
-from quant_platform.assets.common import COLD_POOL
+from quant_platform.conventions import COLD_POOL, run_partition_keys
 from quant_platform.partitions import calendar_name, daily_partitions
 from quant_platform.resources.clickhouse import ClickHouseResource
 from quant_platform.resources.market import MarketDataResource
+from quant_platform.settings import settings
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,8 @@ class Thresholds:
 
     @classmethod
     def from_env(cls) -> "Thresholds":
-        return cls(
-            float(os.environ.get("QP_QA_MAX_QUARANTINED_SHARE", cls.max_quarantined_share)),
-            float(os.environ.get("QP_QA_MAX_MISSING_SHARE", cls.max_missing_share)),
-        )
+        current = settings()
+        return cls(current.qa_max_quarantined_share, current.qa_max_missing_share)
 
 
 def judge(table: str, days: list[dt.date], cold, universe: list[str] | None, thresholds: Thresholds):
@@ -100,19 +98,12 @@ def run_days(tags: dict[str, str]) -> list[dt.date]:
     The checks are not partitioned themselves: one verdict covers the whole run, which is what
     automation conditions and the UI's check status read.
     """
-    from dagster._core.storage.tags import (
-        ASSET_PARTITION_RANGE_END_TAG,
-        ASSET_PARTITION_RANGE_START_TAG,
-        PARTITION_NAME_TAG,
-    )
-
-    if PARTITION_NAME_TAG in tags:
-        return [dt.date.fromisoformat(tags[PARTITION_NAME_TAG])]
-    if ASSET_PARTITION_RANGE_START_TAG in tags:
-        keys = daily_partitions.get_partition_keys_in_range(
-            dg.PartitionKeyRange(tags[ASSET_PARTITION_RANGE_START_TAG], tags[ASSET_PARTITION_RANGE_END_TAG])
-        )
-        return [dt.date.fromisoformat(k) for k in keys]
+    keys = run_partition_keys(tags)
+    if keys is not None:
+        return [
+            dt.date.fromisoformat(k)
+            for k in daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(*keys))
+        ]
     raise dg.Failure("the quality gate runs with a partitioned materialization (a day or a range)")
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from pathlib import Path
 
 import typer
@@ -75,10 +74,9 @@ def collect(
     if not no_observe:
         import dagster as dg
 
-        from quant_platform.settings import qp_home
+        from quant_platform.settings import ensure_dagster_home
 
-        os.environ.setdefault("DAGSTER_HOME", str(qp_home() / "dagster"))
-        Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+        ensure_dagster_home()
         instance = dg.DagsterInstance.get()
     collector = Collector(
         config,

@@ -12,14 +12,12 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
 from quant_platform.assets.grid_search import build_grid_job, grid_search_results
 from quant_platform.sensors.grid_requests import grid_request_sensor, watched_grid_sensor
-
-EXECUTORS = ("in_process", "multiprocess", "celery")
+from quant_platform.settings import GRID_EXECUTORS as EXECUTORS
+from quant_platform.settings import settings
 
 
 def celery_executor_from_env() -> dg.ExecutorDefinition:
@@ -30,7 +28,7 @@ def celery_executor_from_env() -> dg.ExecutorDefinition:
         raise RuntimeError(
             "QP_GRID_EXECUTOR=celery needs dagster-celery: pip install 'quant-platform[celery]'"
         ) from exc
-    backend = "QP_CELERY_BACKEND" if os.environ.get("QP_CELERY_BACKEND") else "QP_CELERY_BROKER"
+    backend = "QP_CELERY_BACKEND" if settings().celery_backend else "QP_CELERY_BROKER"
     return celery_executor.configured(
         {"broker": {"env": "QP_CELERY_BROKER"}, "backend": {"env": backend}}, name="celery"
     )
@@ -38,7 +36,7 @@ def celery_executor_from_env() -> dg.ExecutorDefinition:
 
 def grid_executor(kind: str | None = None) -> dg.ExecutorDefinition | None:
     """Executor of the grid_search job for `kind` (default `QP_GRID_EXECUTOR`); None: the default."""
-    kind = (kind if kind is not None else os.environ.get("QP_GRID_EXECUTOR", "")).strip().lower()
+    kind = (kind if kind is not None else settings().grid_executor or "").strip().lower()
     if not kind:
         return None
     if kind == "in_process":

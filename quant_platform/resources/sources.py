@@ -17,16 +17,14 @@ Environment (all optional):
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 from pydantic import PrivateAttr
 
+from quant_platform.conventions import MARKET_SOURCE_TAG
 from quant_platform.resources.market import MarketDataResource, SyntheticMarketResource
+from quant_platform.settings import MARKET_SOURCES as SOURCES
+from quant_platform.settings import settings
 from quant_platform.sources.base import MarketSource
-
-MARKET_SOURCE_TAG = "quant_platform/market_source"
-SOURCES = ("synthetic", "akshare", "files")
 
 
 class AkshareMarketResource(MarketDataResource):
@@ -119,19 +117,15 @@ class SelectableMarketResource(MarketDataResource):
 
 def market_resource_from_env() -> SelectableMarketResource:
     """The `market` resource chosen by `QP_MARKET_SOURCE` (synthetic by default); see module docstring."""
-    from quant_platform.settings import StoreSettings
-
-    kind = (os.environ.get("QP_MARKET_SOURCE") or "synthetic").strip().lower()
-    if kind not in SOURCES:
-        raise ValueError(f"QP_MARKET_SOURCE must be one of {SOURCES}, got {kind!r}")
-    symbols = os.environ.get("QP_AKSHARE_SYMBOLS")
+    current = settings()
+    kind = current.market_source
     return SelectableMarketResource(
         kind=kind,
-        calendar=os.environ.get("QP_CALENDAR", "XSHG"),
-        n_symbols=int(os.environ.get("QP_SYNTHETIC_SYMBOLS", "50")),
-        drop_dir=os.environ.get("QP_DROP_DIR") or None,
-        akshare_adjust=os.environ.get("QP_AKSHARE_ADJUST", ""),
-        akshare_symbols=[s.strip() for s in symbols.split(",") if s.strip()] if symbols else None,
-        akshare_calls_per_second=float(os.environ.get("QP_AKSHARE_RATE", "2")),
-        clickhouse_dsn=StoreSettings.from_env().clickhouse_dsn if kind == "akshare" else None,
+        calendar=current.calendar,
+        n_symbols=current.synthetic_symbols,
+        drop_dir=str(current.drop_dir),
+        akshare_adjust=current.akshare_adjust,
+        akshare_symbols=list(current.akshare_symbols) if current.akshare_symbols else None,
+        akshare_calls_per_second=current.akshare_rate,
+        clickhouse_dsn=current.stores.clickhouse_dsn if kind == "akshare" else None,
     )

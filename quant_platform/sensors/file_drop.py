@@ -28,13 +28,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from quant_platform.resources.sources import MARKET_SOURCE_TAG
+from quant_platform.conventions import DROP_FILE_TAG, DROP_NAME_TAG, MARKET_SOURCE_TAG
 from quant_platform.sources.files import DropFileError, DropFolder, Manifest, content_id, read_drop_file
 
 log = logging.getLogger(__name__)
-
-DROP_FILE_TAG = "quant_platform/drop_file"
-DROP_NAME_TAG = "quant_platform/drop_file_name"
 
 
 def run_key(manifest: Manifest, day: str) -> str:

@@ -39,7 +39,7 @@ from quant_platform.core.calendar import get_calendar
 from quant_platform.core.markets import limit_prices, price_limit
 from quant_platform.core.rollups import daily_klines
 from quant_platform.core.schema import KLINES_DAILY, RAW_QUOTES
-from quant_platform.settings import qp_home
+from quant_platform.settings import settings
 from quant_platform.sources.vendor_columns import (
     close_snapshots,
     is_akshare_hist,
@@ -59,8 +59,7 @@ class DropFileError(ValueError):
 
 def drop_dir_from_env() -> Path:
     """`QP_DROP_DIR`, default `$QP_HOME/drop`."""
-    value = os.environ.get("QP_DROP_DIR")
-    return Path(value).expanduser().resolve() if value else qp_home() / "drop"
+    return settings().drop_dir
 
 
 def content_id(path: Path) -> str:

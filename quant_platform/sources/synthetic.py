@@ -176,7 +176,10 @@ def _daily_path(seed: int, n: int, calendar: str, suspension_rate: float) -> _Pa
     for j in range(n):
         rng = np.random.default_rng([seed, j])
         base[j], drift[j], vol[j], daily_volume[j] = (
-            rng.normal(2.4, 0.6), rng.normal(0.0002, 0.0004), rng.uniform(0.012, 0.035), rng.normal(15.5, 1.0)
+            rng.normal(2.4, 0.6),
+            rng.normal(0.0002, 0.0004),
+            rng.uniform(0.012, 0.035),
+            rng.normal(15.5, 1.0),
         )
         shocks[:, j] = rng.standard_t(4, len(days)) * vol[j] / np.sqrt(2.0) + drift[j]
         suspended[:, j] = rng.random(len(days)) < suspension_rate
