@@ -64,7 +64,7 @@ def benchmark_job():
     step's subprocess, hence a module-level function)."""
     import dagster as dg
 
-    from quant_platform.assets.grid_search import build_grid_job, grid_search_results
+    from quant_platform.grid.dagster import build_grid_job, grid_search_results
     from quant_platform.resources import build_resources
 
     defs = dg.Definitions(
@@ -119,9 +119,9 @@ def main() -> int:
 
     from quant_platform import grid
     from quant_platform.definitions import ASSETS
-    from quant_platform.grid.definitions import GRID_ASSETS, GRID_JOBS
+    from quant_platform.grid.dagster import GRID_ASSETS, GRID_JOBS
+    from quant_platform.grid.dagster.sensors import evaluate_grid_requests
     from quant_platform.resources import build_resources
-    from quant_platform.sensors.grid_requests import evaluate_grid_requests
     from quant_platform.storage.warm import WarmStore
 
     defs = dg.Definitions(assets=[*ASSETS, *GRID_ASSETS], jobs=GRID_JOBS, resources=build_resources("local"),

@@ -18,7 +18,7 @@ import dagster as dg
 from quant_platform import jobs, schedules
 from quant_platform.assets import backtests, bars, klines, market_data, qa
 from quant_platform.checks.asset_checks import QUALITY_CHECKS
-from quant_platform.grid.definitions import GRID_ASSETS, GRID_JOBS, GRID_SENSORS
+from quant_platform.grid.dagster import GRID_ASSETS, GRID_JOBS, GRID_SENSORS
 from quant_platform.resources import build_resources
 from quant_platform.sensors.file_drop import file_drop_sensor
 from quant_platform.settings import LOCAL, deployment

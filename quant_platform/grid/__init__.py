@@ -6,8 +6,10 @@ cold tier. See docs/grid-search.md.
     ...                   universe="all", start="2024-01-02", end="2024-10-31", objective="sharpe")
     >>> grid.status(req.id)
 
-This package imports neither Dagster nor the backtest engine at import time; the Dagster pieces are in
-`quant_platform.grid.definitions`.
+This package imports neither Dagster nor the backtest engine at import time. Its plain modules:
+`spec` (validated requests), `service` (submit, status, cancel), `evaluate` (batches, ranking),
+`progress` (progress and early stop), `winner` (parameter activation), `runs` (run config, tags and
+watched re-runs), `cli`. The Dagster wiring (ops, asset, job, sensors) is in `grid.dagster`.
 """
 
 from quant_platform.grid.service import (

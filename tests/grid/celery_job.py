@@ -10,7 +10,7 @@ import os
 import dagster as dg
 from dagster_celery import celery_executor
 
-from quant_platform.assets.grid_search import build_grid_job, grid_search_results
+from quant_platform.grid.dagster import build_grid_job, grid_search_results
 from quant_platform.resources import build_resources
 
 

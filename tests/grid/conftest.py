@@ -122,7 +122,7 @@ def resources(chdb_path, warm_url, redis_url) -> dict:
 @pytest.fixture
 def defs(resources) -> dg.Definitions:
     from quant_platform.definitions import ASSETS
-    from quant_platform.grid.definitions import GRID_ASSETS, GRID_JOBS, GRID_SENSORS
+    from quant_platform.grid.dagster import GRID_ASSETS, GRID_JOBS, GRID_SENSORS
 
     return dg.Definitions(
         assets=[*ASSETS, *GRID_ASSETS],

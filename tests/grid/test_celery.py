@@ -108,7 +108,7 @@ def test_grid_search_steps_run_on_a_celery_worker(celery_env, worker, warm, chdb
     (claimed,) = warm.claim_queued_grid_requests(1)
     assert claimed.id == req.id
 
-    from quant_platform.assets.grid_search import run_config, run_tags
+    from quant_platform.grid.runs import run_config, run_tags
 
     instance = dg.DagsterInstance.from_config(str(celery_env["home"]))
     try:

@@ -12,7 +12,7 @@ import pytest
 
 from quant_platform import grid
 from quant_platform.grid import evaluate as ev
-from quant_platform.sensors.grid_requests import evaluate_grid_requests
+from quant_platform.grid.dagster.sensors import evaluate_grid_requests
 from quant_platform.storage.cold import ColdStore
 from quant_platform.storage.hot import RedisHotStore
 from quant_platform.storage.warm import Status

@@ -6,9 +6,9 @@ from __future__ import annotations
 import dagster as dg
 
 from quant_platform import grid
-from quant_platform.assets.grid_search import GRID_REQUEST_TAG, GRID_TAG, request_id_of_run
-from quant_platform.runner import EMBEDDED_TAG
-from quant_platform.sensors.grid_requests import (
+from quant_platform.conventions import EMBEDDED_TAG, GRID_REQUEST_TAG, GRID_TAG
+from quant_platform.grid.dagster.ops import request_id_of_run
+from quant_platform.grid.dagster.sensors import (
     evaluate_grid_requests,
     grid_request_sensor,
     watched_grid_sensor,

@@ -1,7 +1,6 @@
-"""`grid_search_results`: one grid request evaluated in batches, ranked, stored, and its winner activated.
+"""The ops of a grid run: one grid request evaluated in batches, ranked, stored, and its winner activated.
 
-The asset is graph-backed, so every grid run is a materialization of it, with lineage from
-`klines_daily` and the run's heatmap and winner in the UI. Its graph:
+They make up the graph of the `grid_search_results` asset (`grid.dagster.assets`):
 
     grid_load_klines --work, data, batches (DynamicOut)--> grid_evaluate_batch[b00000 .. bNNNNN]
                      --> (collect) grid_write_results
@@ -35,28 +34,18 @@ import dagster as dg
 import pandas as pd
 
 from quant_platform.assets.common import COLD_POOL, STORE_RETRY, preview
-from quant_platform.conventions import EMBEDDED_TAG, GRID_REQUEST_TAG, GRID_TAG, STRATEGY_TAG, tag_value
 from quant_platform.grid import evaluate as ev
+from quant_platform.grid import progress
+from quant_platform.grid.runs import request_id_from
 from quant_platform.grid.spec import GridSpec, GridSpecError
+from quant_platform.grid.winner import activate_winner
 from quant_platform.plots import markdown_image
 from quant_platform.resources.clickhouse import ClickHouseResource
 from quant_platform.resources.hot import HotCacheResource
 from quant_platform.resources.warehouse import WarehouseResource
-from quant_platform.storage.warm import (
-    GridRequest,
-    IllegalTransition,
-    NotFound,
-    Status,
-    WarmStoreError,
-    diff_mappings,
-)
+from quant_platform.storage.warm import GridRequest, IllegalTransition, NotFound, Status, WarmStoreError
 
-GRID_JOB = "grid_search"
-GRID_ASSET = dg.AssetKey("grid_search_results")
 KLINE_COLUMNS = ["symbol", "trade_date", "open", "high", "low", "close", "volume", "limit_up", "limit_down"]
-# Evaluations take progress to 95; writing the results and activating the winner to 100.
-EVALUATED_PROGRESS = 95.0
-
 # A batch is pure computation on data it was given: a failure is a lost worker or a bug, not a busy
 # store, so the retries come quickly.
 BATCH_RETRY = dg.RetryPolicy(
@@ -116,20 +105,7 @@ def request_id_of_run(run: dg.DagsterRun | None) -> str | None:
     """The grid request a run evaluates: its tag, else its run config."""
     if run is None:
         return None
-    if run.tags.get(GRID_REQUEST_TAG):
-        return run.tags[GRID_REQUEST_TAG]
-
-    def find(node: Any) -> str | None:
-        if isinstance(node, dict):
-            if "grid_load_klines" in node:
-                return ((node["grid_load_klines"] or {}).get("config") or {}).get("request_id")
-            for value in node.values():
-                found = find(value)
-                if found:
-                    return found
-        return None
-
-    return find(run.run_config or {})
+    return request_id_from(run.tags, run.run_config)
 
 
 @dg.failure_hook(required_resource_keys={"warehouse", "hot"})
@@ -336,11 +312,10 @@ def grid_evaluate_batch(
             context.log.info(f"batch {batch.index}: time budget of {spec.time_budget}s spent, not evaluated")
             return _batch_output(_skip(spec, batch, "time_budget", t0))
         history = _finished_batches(context)
-        if spec.early_stop is not None:
-            stalled = ev.stalled_batches([h[1] for h in history], spec.direction)
-            if stalled >= spec.early_stop:
-                context.log.info(f"batch {batch.index}: no better {spec.objective} for {stalled} batches")
-                return _batch_output(_skip(spec, batch, "early_stop", t0))
+        stalled = progress.should_stop_early([h[1] for h in history], spec.early_stop, spec.direction)
+        if stalled is not None:
+            context.log.info(f"batch {batch.index}: no better {spec.objective} for {stalled} batches")
+            return _batch_output(_skip(spec, batch, "early_stop", t0))
 
         rows = ev.evaluate_batch(data, spec, batch)
         agg = ev.aggregate(rows, spec)
@@ -358,15 +333,14 @@ def grid_evaluate_batch(
 
         # Progress: batches finished in this run (this one included) and the best combination so far.
         done = {h[0] for h in history} | {step_key}
-        overall = (best_params, best_objective)
-        for _, value, params in history:
-            if value is not None and ev.better(value, overall[1], spec.direction):
-                overall = (params, value)
-        progress = round(EVALUATED_PROGRESS * min(1.0, len(done) / max(1, work.batches)), 2)
+        overall = progress.best_so_far(
+            ((value, params) for _, value, params in history), (best_params, best_objective), spec.direction
+        )
+        percent = progress.batch_progress(len(done), work.batches)
         current = warm.get_grid_request(work.request_id)
         if current.status is Status.RUNNING:  # progress only grows, whatever order batches end in
             current = warm.update_grid_progress(
-                work.request_id, max(progress, current.progress), best_params=overall[0]
+                work.request_id, max(percent, current.progress), best_params=overall[0]
             )
     _publish(
         hot,
@@ -390,45 +364,8 @@ def grid_evaluate_batch(
 
 
 def _stopped(work: Work, results: list[BatchResult]) -> str:
-    reasons = [r.stopped for r in sorted(results, key=lambda r: r.index) if r.stopped]
-    if reasons:
-        return reasons[0]
-    return "max_evals" if work.planned < work.valid else "completed"
-
-
-def _save_winner(warm: Any, spec: GridSpec, request_id: str, best: dict[str, Any], value: float) -> dict:
-    """Store the winner as the strategy's new active parameter version, unless it already is active.
-
-    Returns what happened, with the diff against the previously active version.
-    """
-    warm.create_strategy(spec.strategy, exist_ok=True)
-    try:
-        previous = warm.get_params(spec.strategy)
-    except NotFound:
-        previous = None
-    note = f"grid search {request_id}: best {spec.objective} {value:.6g}"
-    if previous is not None and previous.note.startswith(f"grid search {request_id}:"):
-        versions = [v for v in warm.list_param_versions(spec.strategy) if v.version < previous.version]
-        before = max((v for v in versions if v.activated_at), key=lambda v: v.activated_at, default=None)
-        current, previous, action = previous, before, "activated"  # a retried write: already saved
-    elif previous is not None and previous.params == best:
-        return {"action": "unchanged", "version": previous.version, "previous_version": previous.version,
-                "added": {}, "removed": {}, "changed": {}}  # fmt: skip
-    else:
-        current, action = warm.add_params(spec.strategy, best, note=note, activate=True), "activated"
-    diff = (
-        warm.diff_params(spec.strategy, previous.version, current.version)
-        if previous is not None
-        else diff_mappings({}, current.params)
-    )
-    return {
-        "action": action,
-        "version": current.version,
-        "previous_version": previous.version if previous is not None else None,
-        "added": diff.added,
-        "removed": diff.removed,
-        "changed": {k: list(v) for k, v in diff.changed.items()},
-    }
+    reasons = [r.stopped for r in sorted(results, key=lambda r: r.index)]
+    return progress.outcome(reasons, work.planned, work.valid)
 
 
 @dg.op(
@@ -480,7 +417,7 @@ def grid_write_results(
             context.log.info(f"grid request {rid} was cancelled while its results were written")
             return
         saved = (
-            _save_winner(warm, spec, rid, best_params, best_objective)
+            activate_winner(warm, spec, rid, best_params, best_objective)
             if best_params is not None and best_objective is not None
             else {"action": "none: no combination has a finite objective"}
         )
@@ -553,52 +490,4 @@ def grid_write_results(
             "stopped": stopped,
         },
         metadata=metadata,
-    )
-
-
-# --------------------------------------------------------------------------------------------- asset
-
-
-@dg.graph_asset(
-    name=GRID_ASSET.path[-1],
-    ins={"klines_daily": dg.AssetIn(dagster_type=dg.Nothing)},
-    group_name="research",
-    kinds={"clickhouse", "sqlite", "numba"},
-    description="The latest grid search: every combination of a grid request ranked by its objective "
-    "(cold tier table grid_search_results), a heatmap of the objective, and the winner activated as "
-    "the strategy's parameter version (warm tier). Runs are launched by grid_request_sensor.",
-)
-def grid_search_results(klines_daily):
-    hooks = {fail_grid_request_hook}
-    work, data, batches = grid_load_klines.with_hooks(hooks)(klines_daily)
-    results = batches.map(lambda batch: grid_evaluate_batch.with_hooks(hooks)(work, data, batch))
-    return grid_write_results.with_hooks(hooks)(work, results.collect())
-
-
-def run_config(request_id: str) -> dict[str, Any]:
-    """Run config of a `grid_search` run for one request."""
-    return {
-        "ops": {GRID_ASSET.path[-1]: {"ops": {"grid_load_klines": {"config": {"request_id": request_id}}}}}
-    }
-
-
-def run_tags(request: GridRequest) -> dict[str, str]:
-    """The request, and the tags run-queue limits use (`quant_platform/embedded_store`, `.../grid`)."""
-    return {
-        GRID_REQUEST_TAG: request.id,
-        GRID_TAG: "true",
-        EMBEDDED_TAG: "true",
-        STRATEGY_TAG: tag_value(request.body.get("strategy", "")),
-    }
-
-
-def build_grid_job(executor_def: dg.ExecutorDefinition | None = None, name: str = GRID_JOB):
-    """The `grid_search` job; `executor_def` None uses the Definitions' executor."""
-    return dg.define_asset_job(
-        name,
-        selection=dg.AssetSelection.assets(GRID_ASSET),
-        executor_def=executor_def,
-        tags={GRID_TAG: "true", EMBEDDED_TAG: "true"},
-        description="Evaluate one grid request (config: request_id): klines once, batches fanned out, "
-        "ranked results and the winning parameters written at the end.",
     )

@@ -1,23 +1,21 @@
-"""Dagster definitions of grid search, added to the one `Definitions` in `quant_platform.definitions`.
-
-`GRID_JOBS` holds the `grid_search` job. Its executor comes from `QP_GRID_EXECUTOR`:
+"""The `grid_search` job and its executor, chosen by `QP_GRID_EXECUTOR`:
 
 * unset: the deployment's executor (in-process locally, multiprocess in prod);
 * ``in_process`` / ``multiprocess``: that executor for grid runs only;
 * ``celery``: Dagster's Celery executor (`pip install quant-platform[celery]`). The broker is
   `QP_CELERY_BROKER` (e.g. ``redis://127.0.0.1:6379/2``) and the result backend `QP_CELERY_BACKEND`
-  (default: the broker). Start workers with ``dagster-celery worker start -A dagster_celery.app``
-  (see docs/grid-search.md).
+  (default: the broker), both read by Dagster at launch time. Start workers with
+  ``dagster-celery worker start -A dagster_celery.app`` (see docs/grid-search.md).
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
-from quant_platform.assets.grid_search import build_grid_job, grid_search_results
-from quant_platform.sensors.grid_requests import grid_request_sensor, watched_grid_sensor
-from quant_platform.settings import GRID_EXECUTORS as EXECUTORS
-from quant_platform.settings import settings
+from quant_platform.conventions import EMBEDDED_TAG, GRID_TAG
+from quant_platform.grid.dagster.assets import GRID_ASSET
+from quant_platform.grid.runs import GRID_JOB
+from quant_platform.settings import GRID_EXECUTORS, settings
 
 
 def celery_executor_from_env() -> dg.ExecutorDefinition:
@@ -45,13 +43,16 @@ def grid_executor(kind: str | None = None) -> dg.ExecutorDefinition | None:
         return dg.multiprocess_executor
     if kind == "celery":
         return celery_executor_from_env()
-    raise ValueError(f"QP_GRID_EXECUTOR must be one of {EXECUTORS} or unset, got {kind!r}")
+    raise ValueError(f"QP_GRID_EXECUTOR must be one of {GRID_EXECUTORS} or unset, got {kind!r}")
 
 
-grid_search_job = build_grid_job(grid_executor())
-
-GRID_ASSETS = [grid_search_results]
-GRID_JOBS = [grid_search_job]
-GRID_SENSORS = [grid_request_sensor, watched_grid_sensor]
-
-__all__ = ["GRID_ASSETS", "GRID_JOBS", "GRID_SENSORS", "grid_executor", "grid_search_job"]
+def build_grid_job(executor_def: dg.ExecutorDefinition | None = None, name: str = GRID_JOB):
+    """The `grid_search` job; `executor_def` None uses the Definitions' executor."""
+    return dg.define_asset_job(
+        name,
+        selection=dg.AssetSelection.assets(GRID_ASSET),
+        executor_def=executor_def,
+        tags={GRID_TAG: "true", EMBEDDED_TAG: "true"},
+        description="Evaluate one grid request (config: request_id): klines once, batches fanned out, "
+        "ranked results and the winning parameters written at the end.",
+    )

@@ -24,33 +24,20 @@ range run) count as one update.
 
 from __future__ import annotations
 
-import datetime as dt
 import warnings
-from typing import Any
 
 import dagster as dg
 
-from quant_platform.assets.grid_search import (
-    GRID_JOB,
-    GRID_REQUEST_TAG,
-    run_config,
-    run_tags,
-)
+from quant_platform.conventions import GRID_REQUEST_TAG
+from quant_platform.grid.runs import GRID_JOB, age_seconds, run_config, run_tags, submit_reruns
 from quant_platform.resources.warehouse import WarehouseResource
 from quant_platform.storage.warm import GridRequest, IllegalTransition, Status, WarmStore
 
 KLINES = dg.AssetKey("klines_daily")
-WATCH_KEY_PREFIX = "watch:"
 
 
 def run_request(request: GridRequest) -> dg.RunRequest:
     return dg.RunRequest(run_key=request.id, run_config=run_config(request.id), tags=run_tags(request))
-
-
-def _age_seconds(ts: dt.datetime | None) -> float:
-    if ts is None:
-        return 0.0
-    return (dt.datetime.now(dt.UTC) - ts).total_seconds()
 
 
 def _reconcile(
@@ -63,7 +50,7 @@ def _reconcile(
             continue
         runs = context.instance.get_runs(filters=dg.RunsFilter(tags={GRID_REQUEST_TAG: request.id}), limit=5)
         if not runs:
-            if _age_seconds(request.started_at) >= relaunch_after:
+            if age_seconds(request.started_at) >= relaunch_after:
                 requests.append(run_request(request))
                 notes.append(f"{request.id}: claimed without a run, requested again")
             continue
@@ -121,53 +108,6 @@ def grid_request_sensor(context: dg.SensorEvaluationContext, warehouse: Warehous
 
 
 # ----------------------------------------------------------------------------------------- watching
-
-
-def watched_requests(store: WarmStore, limit: int = 1000) -> list[GridRequest]:
-    """Searches submitted with `watch: true` (not re-runs themselves) that were not cancelled."""
-    return [
-        r
-        for r in store.list_grid_requests(limit=limit)
-        if r.body.get("watch") and not r.body.get("origin") and r.status is not Status.CANCELLED
-    ]
-
-
-def rerun_body(request: GridRequest, storage_id: int, partition: str | None) -> dict[str, Any]:
-    """The body of a watched search's re-run for the klines materialization `storage_id`."""
-    body = dict(request.body)
-    start, end = dt.date.fromisoformat(body["start"]), dt.date.fromisoformat(body["end"])
-    try:
-        day = dt.date.fromisoformat(partition) if partition else None
-    except ValueError:
-        day = None
-    if day is not None and day > end:  # roll the window forward, keeping its length
-        start, end = start + (day - end), day
-    body.update(
-        start=start.isoformat(),
-        end=end.isoformat(),
-        watch=False,
-        origin={"request_id": request.id, "klines_storage_id": int(storage_id), "partition": partition},
-    )
-    return body
-
-
-def submit_reruns(
-    store: WarmStore, storage_id: int, partition: str | None, timestamp: float
-) -> list[GridRequest]:
-    """Submit one re-run per watched search older than the materialization; idempotent per storage id."""
-    from quant_platform.grid.spec import GridSpec, GridSpecError
-
-    out = []
-    for request in watched_requests(store):
-        if request.created_at.timestamp() > timestamp:
-            continue  # klines older than the search: it has already seen them
-        body = rerun_body(request, storage_id, partition)
-        try:
-            body = GridSpec.from_body(body).body()
-        except GridSpecError:
-            continue  # e.g. the strategy was unregistered since; the original request says more
-        out.append(store.submit_grid_request(body, f"{WATCH_KEY_PREFIX}{request.id}:{storage_id}"))
-    return out
 
 
 def _watched_grid_sensor(

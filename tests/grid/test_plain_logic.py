@@ -1,0 +1,73 @@
+"""The Dagster-free pieces of grid search: progress and early stop, outcome, run config and tags,
+winner activation. They run here without a Dagster instance."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from quant_platform.conventions import EMBEDDED_TAG, GRID_REQUEST_TAG, GRID_TAG, STRATEGY_TAG
+from quant_platform.grid import progress, runs
+from quant_platform.grid.spec import build_spec
+from quant_platform.grid.winner import activate_winner
+
+
+def test_batch_progress_reaches_95_when_every_batch_is_done():
+    assert progress.batch_progress(0, 4) == 0.0
+    assert progress.batch_progress(1, 3) == 31.67
+    assert progress.batch_progress(4, 4) == progress.EVALUATED_PROGRESS == 95.0
+    assert progress.batch_progress(5, 4) == 95.0  # a retried batch never pushes past 95
+    assert progress.batch_progress(1, 0) == 95.0
+
+
+def test_best_so_far_follows_the_direction():
+    history = [(0.5, {"fast": 5}), (None, None), (1.5, {"fast": 10})]
+    assert progress.best_so_far(history, ({"fast": 20}, 1.0), "max") == ({"fast": 10}, 1.5)
+    assert progress.best_so_far(history, ({"fast": 20}, 1.0), "min") == ({"fast": 5}, 0.5)
+    assert progress.best_so_far([], (None, None), "max") == (None, None)
+
+
+def test_early_stop_counts_batches_without_improvement():
+    assert progress.should_stop_early([1.0, 0.5, 0.4], None, "max") is None
+    assert progress.should_stop_early([1.0, 0.5, 0.4], 2, "max") == 2
+    assert progress.should_stop_early([1.0, 0.5, 2.0], 2, "max") is None
+
+
+def test_outcome_prefers_the_first_stop_reason():
+    assert progress.outcome([None, "early_stop", "cancelled"], planned=10, valid=10) == "early_stop"
+    assert progress.outcome([None, None], planned=5, valid=10) == "max_evals"
+    assert progress.outcome([None], planned=10, valid=10) == "completed"
+
+
+def test_run_config_and_tags_trace_a_run_to_its_request():
+    request = SimpleNamespace(id="g-1", body={"strategy": "s" * 100})
+    tags = runs.run_tags(request)
+    assert tags[GRID_REQUEST_TAG] == "g-1" and tags[GRID_TAG] == tags[EMBEDDED_TAG] == "true"
+    assert tags[STRATEGY_TAG] == "s" * 63
+    config = runs.run_config("g-2")
+    assert runs.request_id_from({}, config) == "g-2"
+    assert runs.request_id_from(tags, config) == "g-1"
+    assert runs.request_id_from({}, None) is None
+
+
+def test_rerun_body_rolls_the_window_forward_keeping_its_length():
+    request = SimpleNamespace(id="g-1", body={"start": "2024-03-01", "end": "2024-03-31", "watch": True})
+    body = runs.rerun_body(request, storage_id=7, partition="2024-04-10")
+    assert (body["start"], body["end"], body["watch"]) == ("2024-03-11", "2024-04-10", False)
+    assert body["origin"] == {"request_id": "g-1", "klines_storage_id": 7, "partition": "2024-04-10"}
+    same = runs.rerun_body(request, storage_id=8, partition="not a day")
+    assert (same["start"], same["end"]) == ("2024-03-01", "2024-03-31")
+
+
+def test_activate_winner_adds_a_version_once_and_reports_the_diff(warm):
+    spec = build_spec("sma_cross", {"fast": "5,10", "slow": "20,30"}, start="2024-01-02", end="2024-03-29",
+                      universe="all")  # fmt: skip
+    first = activate_winner(warm, spec, "g-1", {"fast": 5, "slow": 20}, 1.25)
+    assert first["action"] == "activated" and first["previous_version"] is None
+    assert first["added"] == {"fast": 5, "slow": 20}
+    again = activate_winner(warm, spec, "g-1", {"fast": 5, "slow": 20}, 1.25)  # a retried write
+    assert again["action"] == "activated" and again["version"] == first["version"]
+    other = activate_winner(warm, spec, "g-2", {"fast": 10, "slow": 20}, 1.5)
+    assert other["previous_version"] == first["version"] and other["changed"] == {"fast": [5, 10]}
+    same = activate_winner(warm, spec, "g-3", {"fast": 10, "slow": 20}, 1.5)
+    assert same["action"] == "unchanged" and same["version"] == other["version"]
+    assert len(warm.list_param_versions("sma_cross")) == 2
