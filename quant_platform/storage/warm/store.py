@@ -43,7 +43,8 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from quant_platform.storage import warm_models as m
 
-log = logging.getLogger(__name__)
+# The logger keeps the name the warm tier had as a single module, so logging configs stay valid.
+log = logging.getLogger("quant_platform.storage.warm")
 
 T = TypeVar("T")
 
