@@ -1,452 +1,79 @@
-"""Warm tier: the relational store for the research workflow (accounts, strategies, parameters, runs).
+"""The WarmStore class: one short, retried transaction per public method.
 
-One code path covers SQLite (embedded, `sqlite:///path`) and MySQL/MariaDB (`mysql+pymysql://...`).
-The schema belongs to the Alembic revisions in `storage/migrations`, and `WarmStore.migrate()` applies
-them, so both engines get the same DDL and a deployed database can always say which schema version
-it holds.
-
-Every public method is one short transaction. Transient failures (lost connection, deadlock, lock
-wait timeout, a locked SQLite file) make the whole transaction retry with exponential backoff and
-jitter. If the retries run out, or the failure is not transient, the error surfaces as
-`StoreUnavailable` with the store's URL (password masked), so the operator sees which database is
-the problem. Domain errors have their own types (`NotFound`, `AlreadyExists`, `IllegalTransition`,
-`IdempotencyConflict`) so that the CLI and the HTTP API can map them to clear messages or status codes.
-
-Every query binds its values as parameters. Values are never formatted into SQL.
-
-Supported servers: MySQL 8+ and MariaDB 10.6+, because claiming grid requests uses
-`FOR UPDATE SKIP LOCKED`.
+The records, errors, lifecycle, engines and row helpers it uses live in the sibling modules of this
+package; see the package docstring for the design.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
-import enum
 import hashlib
-import json
 import logging
-import math
-import re
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy import event, exc
+from sqlalchemy import exc
 from sqlalchemy.orm import Session
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from quant_platform.storage import warm_models as m
+from quant_platform.storage.warm.engine import (
+    _mysql_engine,
+    _sqlite_engine,
+    alembic_config,
+    mask_url,
+    normalize_url,
+)
+from quant_platform.storage.warm.errors import (
+    AlreadyExists,
+    IdempotencyConflict,
+    IllegalTransition,
+    NotFound,
+    StoreUnavailable,
+    _is_constraint_violation,
+    _is_missing_table,
+    _short,
+    is_transient,
+)
+from quant_platform.storage.warm.lifecycle import Status, _apply_transition
+from quant_platform.storage.warm.records import (
+    Account,
+    Backtest,
+    BacktestRun,
+    GridRequest,
+    ParamDiff,
+    ParamVersion,
+    PingResult,
+    Strategy,
+    _check_id,
+    _check_text,
+    _new_id,
+    body_hash,
+    diff_mappings,
+    json_safe,
+)
+from quant_platform.storage.warm.rows import (
+    _account,
+    _backtest,
+    _deactivate,
+    _grid,
+    _grid_or_none,
+    _grid_row,
+    _param_row,
+    _param_version,
+    _run_record,
+    _run_row,
+    _strategy,
+    _strategy_name,
+    _strategy_row,
+)
 
 # The logger keeps the name the warm tier had as a single module, so logging configs stay valid.
 log = logging.getLogger("quant_platform.storage.warm")
 
 T = TypeVar("T")
-
-SUPPORTED_BACKENDS = ("sqlite", "mysql", "mariadb")
-MIGRATIONS_LOCATION = "quant_platform.storage:migrations"
-
-
-# --------------------------------------------------------------------------------------------- errors
-
-
-class WarmStoreError(Exception):
-    """Base of every error the warm store raises on purpose."""
-
-
-class StoreUnavailable(WarmStoreError):
-    """The database could not be reached or kept failing after retries; the message names the store."""
-
-
-class NotFound(WarmStoreError, LookupError):
-    pass
-
-
-class AlreadyExists(WarmStoreError):
-    pass
-
-
-class IllegalTransition(WarmStoreError, ValueError):
-    """A status change the run lifecycle does not allow (e.g. succeeded -> running)."""
-
-
-class IdempotencyConflict(WarmStoreError):
-    """The idempotency key was already used with a different request body."""
-
-
-# ----------------------------------------------------------------------------------------- lifecycle
-
-
-class Status(enum.StrEnum):
-    """Lifecycle of backtest runs and grid requests: queued -> running -> succeeded | failed | cancelled.
-
-    A queued item may also be cancelled or failed (e.g. it could not be launched) without running.
-    """
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def terminal(self) -> bool:
-        return self in (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
-
-
-TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.QUEUED: frozenset({Status.RUNNING, Status.FAILED, Status.CANCELLED}),
-    Status.RUNNING: frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED}),
-    Status.SUCCEEDED: frozenset(),
-    Status.FAILED: frozenset(),
-    Status.CANCELLED: frozenset(),
-}
-
-
-def check_transition(what: str, current: str, target: str) -> Status:
-    """Return `target` as a Status, or raise IllegalTransition saying what would have been allowed."""
-    cur, tgt = Status(current), Status(target)
-    if tgt not in TRANSITIONS[cur]:
-        allowed = ", ".join(sorted(TRANSITIONS[cur])) or "nothing (terminal)"
-        raise IllegalTransition(f"{what}: cannot go from {cur} to {tgt}; from {cur} allowed: {allowed}")
-    return tgt
-
-
-# ------------------------------------------------------------------------------------------- records
-
-
-@dataclass(frozen=True)
-class Account:
-    id: int
-    name: str
-    broker: str | None
-    currency: str
-    initial_cash: float
-    meta: dict[str, Any]
-    created_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class Strategy:
-    id: int
-    name: str
-    description: str
-    created_at: dt.datetime
-    active_version: int | None
-
-
-@dataclass(frozen=True)
-class ParamVersion:
-    strategy: str
-    version: int
-    params: dict[str, Any]
-    note: str
-    active: bool
-    created_at: dt.datetime
-    activated_at: dt.datetime | None
-
-
-@dataclass(frozen=True)
-class ParamDiff:
-    """Differences between two parameter versions. Nested dicts are compared by dotted key (`risk.stop`)."""
-
-    added: dict[str, Any] = field(default_factory=dict)
-    removed: dict[str, Any] = field(default_factory=dict)
-    changed: dict[str, tuple[Any, Any]] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(self.added or self.removed or self.changed)
-
-
-@dataclass(frozen=True)
-class Backtest:
-    id: int
-    name: str
-    strategy: str
-    config: dict[str, Any]
-    created_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class BacktestRun:
-    id: str
-    strategy: str
-    backtest_id: int | None
-    grid_request_id: str | None
-    param_version: int | None
-    params: dict[str, Any]
-    status: Status
-    stats: dict[str, Any] | None
-    data_version: str | None
-    code_version: str | None
-    result_hash: str | None
-    error: str | None
-    created_at: dt.datetime
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
-
-
-@dataclass(frozen=True)
-class GridRequest:
-    id: str
-    idempotency_key: str
-    body: dict[str, Any]
-    body_hash: str
-    status: Status
-    progress: float
-    best_params: dict[str, Any] | None
-    error: str | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
-
-
-@dataclass(frozen=True)
-class PingResult:
-    """What `quant-platform selfcheck` prints for the warm tier."""
-
-    url: str
-    backend: str
-    server_version: str
-    latency_ms: float
-    schema_version: str | None
-    head_version: str | None
-
-    @property
-    def up_to_date(self) -> bool:
-        return self.schema_version is not None and self.schema_version == self.head_version
-
-
-# ------------------------------------------------------------------------------------- JSON helpers
-
-
-def json_safe(value: Any) -> Any:
-    """Make `value` storable as strict JSON, with identical results on every engine.
-
-    NaN and infinities become None, because MySQL rejects them and SQLite would store them as
-    non-standard JSON. Numpy scalars become Python numbers and tuples/sets become lists. Datetimes
-    become ISO strings, and dict keys become strings.
-    """
-    if value is None or isinstance(value, (str, bool, int)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return sorted((json_safe(v) for v in value), key=repr)
-    if isinstance(value, decimal.Decimal):
-        return json_safe(float(value))
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    if hasattr(value, "item") and callable(value.item):  # numpy / pandas scalars
-        return json_safe(value.item())
-    raise TypeError(f"cannot store {type(value).__name__} as JSON: {value!r}")
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(json_safe(value), ensure_ascii=False, allow_nan=False)
-
-
-def body_hash(body: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON (sorted keys, no whitespace) of a request body."""
-    canonical = json.dumps(json_safe(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping) and v:
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-def diff_mappings(old: Mapping[str, Any], new: Mapping[str, Any]) -> ParamDiff:
-    a, b = _flatten(old), _flatten(new)
-    return ParamDiff(
-        added={k: b[k] for k in b.keys() - a.keys()},
-        removed={k: a[k] for k in a.keys() - b.keys()},
-        changed={k: (a[k], b[k]) for k in a.keys() & b.keys() if a[k] != b[k]},
-    )
-
-
-# ------------------------------------------------------------------------------------- validation
-
-_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-
-
-def _check_text(what: str, value: str, max_len: int) -> str:
-    """Lengths are checked here because SQLite ignores VARCHAR limits that MySQL enforces.
-
-    Edge whitespace is rejected because MySQL compares `'a' = 'a '` as equal, while SQLite does not.
-    """
-    if not isinstance(value, str) or not value or value != value.strip() or len(value) > max_len:
-        raise ValueError(f"{what} must be 1..{max_len} characters without edge whitespace, got {value!r}")
-    return value
-
-
-def _check_id(what: str, value: str) -> str:
-    """Run ids end up in Redis channel names and URLs, so only a safe alphabet is allowed."""
-    if not isinstance(value, str) or not _ID_RE.match(value):
-        raise ValueError(f"{what} must match {_ID_RE.pattern}, got {value!r}")
-    return value
-
-
-def _new_id() -> str:
-    return uuid.uuid4().hex
-
-
-# ---------------------------------------------------------------------------------- transient errors
-
-# MySQL/MariaDB client and server error codes that a retry can cure.
-_MYSQL_TRANSIENT = {
-    1040,  # too many connections
-    1205,  # lock wait timeout exceeded
-    1213,  # deadlock found
-    2002,  # can't connect (socket)
-    2003,  # can't connect (tcp)
-    2006,  # server has gone away
-    2013,  # lost connection during query
-    2014,  # commands out of sync (connection left in a bad state)
-    2055,  # lost connection (system error)
-    4031,  # MariaDB: disconnected by the server because of inactivity
-}
-
-
-def is_transient(err: BaseException) -> bool:
-    """True for database errors worth retrying: lost connections, deadlocks, lock waits, busy SQLite."""
-    if not isinstance(err, exc.DBAPIError):
-        return False
-    if err.connection_invalidated:
-        return True
-    if not isinstance(err, (exc.OperationalError, exc.InterfaceError)):
-        return False
-    args = getattr(err.orig, "args", ())
-    if args and isinstance(args[0], int) and args[0] in _MYSQL_TRANSIENT:
-        return True
-    message = str(err.orig).lower()
-    return "database is locked" in message or "database is busy" in message
-
-
-# CHECK constraint violations, which PyMySQL reports as OperationalError: bugs, not outages.
-_MYSQL_CONSTRAINT = {3819, 4025}
-
-
-def _is_constraint_violation(err: BaseException) -> bool:
-    args = getattr(getattr(err, "orig", None), "args", ())
-    return bool(args) and args[0] in _MYSQL_CONSTRAINT
-
-
-def _is_missing_table(err: BaseException) -> bool:
-    args = getattr(getattr(err, "orig", None), "args", ())
-    return (bool(args) and args[0] == 1146) or "no such table" in str(getattr(err, "orig", err))
-
-
-def _short(err: BaseException) -> str:
-    orig = getattr(err, "orig", None) or err
-    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-
-
-# ------------------------------------------------------------------------------------------ engine
-
-
-def normalize_url(url: str | sa.URL) -> sa.URL:
-    """Parse the URL, select PyMySQL for bare `mysql://` URLs and reject unsupported engines."""
-    u = sa.make_url(url)
-    backend = u.get_backend_name()
-    if backend not in SUPPORTED_BACKENDS:
-        raise ValueError(f"warm store supports sqlite:/// and mysql+pymysql:// URLs, got {backend}://")
-    if backend in ("mysql", "mariadb") and u.get_driver_name() != "pymysql":
-        u = u.set(drivername=f"{backend}+pymysql")
-    return u
-
-
-def mask_url(url: str | sa.URL) -> str:
-    return sa.make_url(url).render_as_string(hide_password=True)
-
-
-def _sqlite_engine(url: sa.URL, echo: bool, lock_timeout: float) -> sa.Engine:
-    database = url.database or ""
-    in_memory = database in ("", ":memory:") or url.query.get("mode") == "memory"
-    if not in_memory:
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    kwargs: dict[str, Any] = {"connect_args": {"timeout": lock_timeout, "check_same_thread": False}}
-    if in_memory:
-        kwargs["poolclass"] = sa.pool.StaticPool
-    engine = sa.create_engine(url, echo=echo, json_serializer=_dumps, **kwargs)
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Let SQLAlchemy issue BEGIN itself (below); pysqlite's implicit BEGIN is deferred and
-        # starts too late for read-then-write transactions to be safe.
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA foreign_keys=ON")
-        if not in_memory:
-            cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
-            cur.execute("PRAGMA synchronous=NORMAL")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: sa.Connection) -> None:
-        # Writers take the write lock up front (BEGIN IMMEDIATE), so two writers serialize cleanly.
-        # A deferred transaction would instead fail half-way with "database is locked".
-        immediate = conn.get_execution_options().get("qp_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine
-
-
-def _mysql_engine(url: sa.URL, echo: bool, connect_timeout: float, lock_timeout: float) -> sa.Engine:
-    connect_args: dict[str, Any] = {"connect_timeout": max(1, math.ceil(connect_timeout))}
-    if "charset" not in url.query:
-        connect_args["charset"] = "utf8mb4"
-    if "init_command" not in url.query:
-        # Give up on a row lock after lock_timeout; the retry policy then runs the transaction again.
-        connect_args["init_command"] = (
-            f"SET SESSION innodb_lock_wait_timeout = {max(1, math.ceil(lock_timeout))}"
-        )
-    return sa.create_engine(
-        url,
-        echo=echo,
-        json_serializer=_dumps,
-        connect_args=connect_args,
-        pool_pre_ping=True,  # a pooled connection the server dropped is replaced, not returned
-        pool_recycle=1800,
-        # READ COMMITTED avoids the gap locks (and deadlocks) that REPEATABLE READ takes on
-        # lookups of rows that do not exist yet, e.g. a new idempotency key.
-        isolation_level="READ COMMITTED",
-    )
-
-
-def alembic_config(url: str | sa.URL | None = None) -> Any:
-    """An Alembic Config for the packaged migrations. No alembic.ini is needed.
-
-    Use it to author revisions, e.g. `alembic.command.revision(alembic_config(url), autogenerate=True,
-    message="add column")`.
-    """
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", MIGRATIONS_LOCATION)
-    if url is not None:
-        cfg.set_main_option("sqlalchemy.url", normalize_url(url).render_as_string(hide_password=False))
-    return cfg
-
-
-# ------------------------------------------------------------------------------------------ store
 
 
 class WarmStore:
@@ -1117,132 +744,3 @@ class WarmStore:
             return _grid(row)
 
         return self._run(tr)
-
-
-# ------------------------------------------------------------------------------- row helpers
-
-
-def _apply_transition(row: m.BacktestRunRow | m.GridRequestRow, what: str, target: Status) -> None:
-    check_transition(what, row.status, target)
-    now = m.utcnow()
-    row.status = target.value
-    if target is Status.RUNNING:
-        row.started_at = now
-    if target.terminal:
-        row.finished_at = now
-
-
-def _strategy_row(s: Session, name: str, *, lock: bool = False) -> m.StrategyRow:
-    q = sa.select(m.StrategyRow).where(m.StrategyRow.name == name)
-    if lock:
-        q = q.with_for_update()
-    row = s.scalars(q).one_or_none()
-    if row is None:
-        raise NotFound(f"strategy {name!r} does not exist")
-    return row
-
-
-def _strategy_name(s: Session, strategy_id: int) -> str:
-    return s.scalar(sa.select(m.StrategyRow.name).where(m.StrategyRow.id == strategy_id)) or "?"
-
-
-def _param_row(s: Session, st: m.StrategyRow, version: int | None) -> m.StrategyParamsRow:
-    P = m.StrategyParamsRow
-    q = sa.select(P).where(P.strategy_id == st.id)
-    q = q.where(P.is_active.is_(True)) if version is None else q.where(P.version == int(version))
-    row = s.scalars(q).one_or_none()
-    if row is None:
-        which = "an active parameter version" if version is None else f"parameter version {version}"
-        raise NotFound(f"strategy {st.name!r} has no {which}")
-    return row
-
-
-def _deactivate(s: Session, strategy_id: int) -> None:
-    P = m.StrategyParamsRow
-    s.execute(
-        sa.update(P)
-        .where(P.strategy_id == strategy_id, P.is_active.is_(True))
-        .values(is_active=None)
-        .execution_options(synchronize_session="fetch")
-    )
-
-
-def _run_row(s: Session, run_id: str, *, lock: bool = False) -> m.BacktestRunRow:
-    row = s.get(m.BacktestRunRow, run_id, with_for_update=lock or None)
-    if row is None:
-        raise NotFound(f"backtest run {run_id!r} does not exist")
-    return row
-
-
-def _grid_row(s: Session, request_id: str, *, lock: bool = False) -> m.GridRequestRow:
-    row = s.get(m.GridRequestRow, request_id, with_for_update=lock or None)
-    if row is None:
-        raise NotFound(f"grid request {request_id!r} does not exist")
-    return row
-
-
-def _account(r: m.AccountRow) -> Account:
-    return Account(r.id, r.name, r.broker, r.currency, r.initial_cash, dict(r.meta or {}), r.created_at)
-
-
-def _strategy(s: Session, r: m.StrategyRow) -> Strategy:
-    P = m.StrategyParamsRow
-    active = s.scalar(sa.select(P.version).where(P.strategy_id == r.id, P.is_active.is_(True)))
-    return Strategy(r.id, r.name, r.description, r.created_at, active)
-
-
-def _param_version(r: m.StrategyParamsRow, strategy: str) -> ParamVersion:
-    return ParamVersion(
-        strategy=strategy,
-        version=r.version,
-        params=dict(r.params or {}),
-        note=r.note,
-        active=bool(r.is_active),
-        created_at=r.created_at,
-        activated_at=r.activated_at,
-    )
-
-
-def _backtest(r: m.BacktestRow, strategy: str) -> Backtest:
-    return Backtest(r.id, r.name, strategy, dict(r.config or {}), r.created_at)
-
-
-def _run_record(r: m.BacktestRunRow, strategy: str) -> BacktestRun:
-    return BacktestRun(
-        id=r.id,
-        strategy=strategy,
-        backtest_id=r.backtest_id,
-        grid_request_id=r.grid_request_id,
-        param_version=r.param_version,
-        params=dict(r.params or {}),
-        status=Status(r.status),
-        stats=r.stats,
-        data_version=r.data_version,
-        code_version=r.code_version,
-        result_hash=r.result_hash,
-        error=r.error,
-        created_at=r.created_at,
-        started_at=r.started_at,
-        finished_at=r.finished_at,
-    )
-
-
-def _grid(r: m.GridRequestRow) -> GridRequest:
-    return GridRequest(
-        id=r.id,
-        idempotency_key=r.idempotency_key,
-        body=dict(r.body or {}),
-        body_hash=r.body_hash,
-        status=Status(r.status),
-        progress=float(r.progress),
-        best_params=r.best_params,
-        error=r.error,
-        created_at=r.created_at,
-        updated_at=r.updated_at,
-        started_at=r.started_at,
-        finished_at=r.finished_at,
-    )
-
-
-def _grid_or_none(r: m.GridRequestRow | None) -> GridRequest | None:
-    return None if r is None else _grid(r)
