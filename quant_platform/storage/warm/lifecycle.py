@@ -1,10 +1,11 @@
-"""Lifecycle of backtest runs and grid requests: the statuses, the allowed moves and the one helper
-that applies a move to a row, so runs and grid requests cannot drift apart.
+"""Lifecycle of backtest runs and grid requests: the statuses, the allowed moves, and `apply_transition`,
+the one helper both use to change a row's status, so their lifecycles cannot drift apart.
 """
 
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from quant_platform.storage import warm_models as m
 from quant_platform.storage.warm.errors import IllegalTransition
@@ -45,7 +46,17 @@ def check_transition(what: str, current: str, target: str) -> Status:
     return tgt
 
 
-def _apply_transition(row: m.BacktestRunRow | m.GridRequestRow, what: str, target: Status) -> None:
+def apply_transition(
+    row: m.BacktestRunRow | m.GridRequestRow, what: str, target: Status, /, **values: Any
+) -> bool:
+    """Move `row` to `target`, then set `values` on it; False if nothing had to change.
+
+    This is the one place where backtest runs and grid requests change status. It checks the move
+    against TRANSITIONS (raising IllegalTransition), stamps `started_at`/`finished_at`, and makes
+    cancelling an already cancelled item a no-op that writes nothing, so cancel is idempotent.
+    """
+    if target is Status.CANCELLED and row.status == Status.CANCELLED:
+        return False
     check_transition(what, row.status, target)
     now = m.utcnow()
     row.status = target.value
@@ -53,3 +64,6 @@ def _apply_transition(row: m.BacktestRunRow | m.GridRequestRow, what: str, targe
         row.started_at = now
     if target.terminal:
         row.finished_at = now
+    for k, v in values.items():
+        setattr(row, k, v)
+    return True

@@ -37,7 +37,7 @@ from quant_platform.storage.warm.errors import (
     _short,
     is_transient,
 )
-from quant_platform.storage.warm.lifecycle import Status, _apply_transition
+from quant_platform.storage.warm.lifecycle import Status, apply_transition
 from quant_platform.storage.warm.records import (
     Account,
     Backtest,
@@ -578,10 +578,7 @@ class WarmStore:
     def _transition_run(self, run_id: str, target: Status, **values: Any) -> BacktestRun:
         def tr(s: Session) -> BacktestRun:
             row = _run_row(s, run_id, lock=True)
-            if not (target is Status.CANCELLED and row.status == Status.CANCELLED):
-                _apply_transition(row, f"backtest run {run_id}", target)
-                for k, v in values.items():
-                    setattr(row, k, v)
+            if apply_transition(row, f"backtest run {run_id}", target, **values):
                 s.flush()
             return self._run_record(s, row)
 
@@ -682,7 +679,7 @@ class WarmStore:
             )
             rows = list(s.scalars(q))
             for row in rows:
-                _apply_transition(row, f"grid request {row.id}", Status.RUNNING)
+                apply_transition(row, f"grid request {row.id}", Status.RUNNING)
             s.flush()
             return [_grid(r) for r in rows]
 
@@ -734,13 +731,9 @@ class WarmStore:
     def _transition_grid(self, request_id: str, target: Status, **values: Any) -> GridRequest:
         def tr(s: Session) -> GridRequest:
             row = _grid_row(s, request_id, lock=True)
-            if target is Status.CANCELLED and row.status == Status.CANCELLED:
-                return _grid(row)
-            _apply_transition(row, f"grid request {request_id}", target)
-            for k, v in values.items():
-                setattr(row, k, v)
-            row.updated_at = row.finished_at or m.utcnow()
-            s.flush()
+            if apply_transition(row, f"grid request {request_id}", target, **values):
+                row.updated_at = row.finished_at or m.utcnow()
+                s.flush()
             return _grid(row)
 
         return self._run(tr)
