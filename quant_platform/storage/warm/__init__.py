@@ -20,7 +20,9 @@ Supported servers: MySQL 8+ and MariaDB 10.6+, because claiming grid requests us
 The package is split along those concerns: `errors` (error types, transient-failure
 classification), `lifecycle` (statuses and the one transition helper), `records` (frozen
 records, JSON and validation helpers), `engine` (URLs, engines, Alembic config), `rows` (row
-lookups and conversions) and `store` (the `WarmStore` class). Everything public is re-exported here.
+lookups and conversions), the `WarmStore` sections `accounts`, `strategies`, `runs` and
+`grid_requests` (mixins on `section.StoreSection`), and `store` (the `WarmStore` class that
+composes them). Everything public is re-exported here.
 """
 
 from quant_platform.storage.warm.engine import (
