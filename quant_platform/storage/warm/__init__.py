@@ -1,0 +1,88 @@
+"""Warm tier: the relational store for the research workflow (accounts, strategies, parameters, runs).
+
+One code path covers SQLite (embedded, `sqlite:///path`) and MySQL/MariaDB (`mysql+pymysql://...`).
+The schema belongs to the Alembic revisions in `storage/migrations`, and `WarmStore.migrate()` applies
+them, so both engines get the same DDL and a deployed database can always say which schema version
+it holds.
+
+Every public method is one short transaction. Transient failures (lost connection, deadlock, lock
+wait timeout, a locked SQLite file) make the whole transaction retry with exponential backoff and
+jitter. If the retries run out, or the failure is not transient, the error surfaces as
+`StoreUnavailable` with the store's URL (password masked), so the operator sees which database is
+the problem. Domain errors have their own types (`NotFound`, `AlreadyExists`, `IllegalTransition`,
+`IdempotencyConflict`) so that the CLI and the HTTP API can map them to clear messages or status codes.
+
+Every query binds its values as parameters. Values are never formatted into SQL.
+
+Supported servers: MySQL 8+ and MariaDB 10.6+, because claiming grid requests uses
+`FOR UPDATE SKIP LOCKED`.
+
+The package is split along those concerns: `errors` (error types, transient-failure
+classification), `lifecycle` (statuses and the one transition helper), `records` (frozen
+records, JSON and validation helpers), `engine` (URLs, engines, Alembic config), `rows` (row
+lookups and conversions), the `WarmStore` sections `accounts`, `strategies`, `runs` and
+`grid_requests` (mixins on `section.StoreSection`), and `store` (the `WarmStore` class that
+composes them). Everything public is re-exported here.
+"""
+
+from quant_platform.storage.warm.engine import (
+    MIGRATIONS_LOCATION,
+    SUPPORTED_BACKENDS,
+    alembic_config,
+    mask_url,
+    normalize_url,
+)
+from quant_platform.storage.warm.errors import (
+    AlreadyExists,
+    IdempotencyConflict,
+    IllegalTransition,
+    NotFound,
+    StoreUnavailable,
+    WarmStoreError,
+    is_transient,
+)
+from quant_platform.storage.warm.lifecycle import TRANSITIONS, Status, check_transition
+from quant_platform.storage.warm.records import (
+    Account,
+    Backtest,
+    BacktestRun,
+    GridRequest,
+    ParamDiff,
+    ParamVersion,
+    PingResult,
+    Strategy,
+    body_hash,
+    diff_mappings,
+    json_safe,
+)
+from quant_platform.storage.warm.store import WarmStore
+
+__all__ = [
+    "MIGRATIONS_LOCATION",
+    "SUPPORTED_BACKENDS",
+    "TRANSITIONS",
+    "Account",
+    "AlreadyExists",
+    "Backtest",
+    "BacktestRun",
+    "GridRequest",
+    "IdempotencyConflict",
+    "IllegalTransition",
+    "NotFound",
+    "ParamDiff",
+    "ParamVersion",
+    "PingResult",
+    "Status",
+    "StoreUnavailable",
+    "Strategy",
+    "WarmStore",
+    "WarmStoreError",
+    "alembic_config",
+    "body_hash",
+    "check_transition",
+    "diff_mappings",
+    "is_transient",
+    "json_safe",
+    "mask_url",
+    "normalize_url",
+]
