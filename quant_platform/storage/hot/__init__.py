@@ -1,0 +1,50 @@
+"""Hot tier package; `from quant_platform.storage.hot import X` keeps working for every public name.
+
+The implementation is being split into modules by concern; this file only re-exports them.
+"""
+
+from __future__ import annotations
+
+from quant_platform.storage.hot.redis_store import (
+    CHANGE_COLUMNS,
+    CHANGE_FREQS,
+    TERMINAL_EVENT_STATUSES,
+    FallbackReader,
+    HotPing,
+    HotStore,
+    HotStoreError,
+    HotStoreUnavailable,
+    MemoryHotStore,
+    PositionState,
+    RedisHotStore,
+    ResilientHotStore,
+    RunEventSubscription,
+    TTLPolicy,
+    decode_quotes,
+    encode_quotes,
+    hot_store_from_url,
+    mask_redis_url,
+    run_channel,
+)
+
+__all__ = [
+    "CHANGE_COLUMNS",
+    "CHANGE_FREQS",
+    "TERMINAL_EVENT_STATUSES",
+    "FallbackReader",
+    "HotPing",
+    "HotStore",
+    "HotStoreError",
+    "HotStoreUnavailable",
+    "MemoryHotStore",
+    "PositionState",
+    "RedisHotStore",
+    "ResilientHotStore",
+    "RunEventSubscription",
+    "TTLPolicy",
+    "decode_quotes",
+    "encode_quotes",
+    "hot_store_from_url",
+    "mask_redis_url",
+    "run_channel",
+]
