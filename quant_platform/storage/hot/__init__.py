@@ -5,23 +5,24 @@ The implementation is being split into modules by concern; this file only re-exp
 
 from __future__ import annotations
 
-from quant_platform.storage.hot.redis_store import (
+from quant_platform.storage.hot.codec import (
     CHANGE_COLUMNS,
     CHANGE_FREQS,
+    HotPing,
+    PositionState,
+    decode_quotes,
+    encode_quotes,
+)
+from quant_platform.storage.hot.errors import HotStoreError, HotStoreUnavailable
+from quant_platform.storage.hot.policy import TTLPolicy
+from quant_platform.storage.hot.redis_store import (
     TERMINAL_EVENT_STATUSES,
     FallbackReader,
-    HotPing,
     HotStore,
-    HotStoreError,
-    HotStoreUnavailable,
     MemoryHotStore,
-    PositionState,
     RedisHotStore,
     ResilientHotStore,
     RunEventSubscription,
-    TTLPolicy,
-    decode_quotes,
-    encode_quotes,
     hot_store_from_url,
     mask_redis_url,
     run_channel,

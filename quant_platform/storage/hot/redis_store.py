@@ -24,232 +24,49 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import math
 import queue
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import numpy as np
 import pandas as pd
 
-from quant_platform.core.calendar import DEFAULT_CALENDAR, TradingCalendar, get_calendar
-from quant_platform.core.schema import RAW_QUOTES, STR
+from quant_platform.core.schema import RAW_QUOTES
+from quant_platform.storage.hot.codec import (
+    CHANGE_COLUMNS,
+    CHANGE_FREQS,
+    HotPing,
+    PositionState,
+    _check_columns,
+    _check_name,
+    _event_payload,
+    _prices,
+    _rate_items,
+    _rates_frame,
+    _unique,
+    decode_quotes,
+    encode_quotes,
+)
+from quant_platform.storage.hot.errors import HotStoreError, HotStoreUnavailable
+from quant_platform.storage.hot.policy import TTLPolicy
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-CHANGE_FREQS: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900}
-CHANGE_COLUMNS = tuple(f"change_{f}" for f in CHANGE_FREQS)
 TERMINAL_EVENT_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 
+
 FallbackReader = Callable[[list[str]], pd.DataFrame]
-
-
-class HotStoreError(Exception):
-    """The hot store rejected an operation (e.g. out of memory, read-only replica)."""
-
-
-class HotStoreUnavailable(HotStoreError):
-    """The hot store could not be reached; the message names it (password masked)."""
 
 
 def run_channel(run_id: str) -> str:
     """Pub/sub channel of a run's progress events. Run ids are globally unique, so no key prefix."""
     return f"runs.{run_id}"
-
-
-# ---------------------------------------------------------------------------------------- TTLs
-
-
-class TTLPolicy:
-    """How long a hot entry written at `now` should live, depending on whether the market trades.
-
-    Trading: `session_ttl` seconds (or more when the writer's own cadence is slower, see `floor`).
-    Closed: until trading next starts, i.e. the afternoon reopen during the lunch break and
-    otherwise the next session open. If the calendar cannot answer (beyond its last known session),
-    the fallback is `closed_fallback_ttl`.
-    """
-
-    def __init__(
-        self,
-        calendar: str | TradingCalendar = DEFAULT_CALENDAR,
-        *,
-        session_ttl: float = 300.0,
-        closed_fallback_ttl: float = 86_400.0,
-        min_ttl: float = 1.0,
-    ) -> None:
-        self.calendar = get_calendar(calendar) if isinstance(calendar, str) else calendar
-        self.session_ttl = float(session_ttl)
-        self.closed_fallback_ttl = float(closed_fallback_ttl)
-        self.min_ttl = float(min_ttl)
-
-    def seconds(self, now: pd.Timestamp | dt.datetime | None = None, *, floor: float = 0.0) -> float:
-        ts = _utc(now)
-        try:
-            if self.calendar.is_trading_time(ts):
-                return max(self.session_ttl, floor)
-            return max(self.min_ttl, (self._next_start(ts) - ts).total_seconds())
-        except (ValueError, KeyError, IndexError) as err:  # outside the calendar's known range
-            log.debug("TTLPolicy: calendar cannot place %s (%s); using fallback TTL", ts, err)
-            return self.closed_fallback_ttl
-
-    def _next_start(self, ts: pd.Timestamp) -> pd.Timestamp:
-        day = ts.tz_convert(self.calendar.tz).date()
-        if self.calendar.is_session(day):
-            for start, _end in self.calendar.session(day).intervals:
-                if start > ts:
-                    return start
-        return self.calendar.next_open(ts)
-
-
-def _utc(now: pd.Timestamp | dt.datetime | None) -> pd.Timestamp:
-    if now is None:
-        return pd.Timestamp.now(tz="UTC")
-    ts = pd.Timestamp(now)
-    return ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")
-
-
-# ------------------------------------------------------------------------------------ records
-
-
-@dataclass(frozen=True)
-class PositionState:
-    """What exit rules need about an open position: how long it is held and its price extremes."""
-
-    account: str
-    symbol: str
-    held_days: int
-    entry_price: float
-    max_price: float
-    min_price: float
-
-
-@dataclass(frozen=True)
-class HotPing:
-    url: str
-    backend: str
-    ok: bool
-    server_version: str | None = None
-    latency_ms: float | None = None
-    error: str | None = None
-
-
-# ------------------------------------------------------------------------------- quote codec
-
-_SCHEMA_DTYPES = RAW_QUOTES.dtypes
-
-
-def encode_quotes(df: pd.DataFrame) -> dict[str, str]:
-    """One JSON document per symbol, from the newest row of each symbol in `df`.
-
-    Datetime columns become epoch milliseconds, and NaN/NaT become null. Columns beyond RAW_QUOTES
-    are kept and come back as plain JSON values.
-    """
-    _check_columns(df, "quotes")
-    if df.empty:
-        return {}
-    frame = df.sort_values("ts", kind="stable") if "ts" in df.columns else df
-    frame = frame.drop_duplicates("symbol", keep="last").reset_index(drop=True)
-    out = frame.copy()
-    for col in out.columns:
-        s = out[col]
-        if isinstance(s.dtype, pd.DatetimeTZDtype):
-            s = s.dt.tz_convert("UTC").dt.tz_localize(None)
-        if pd.api.types.is_datetime64_dtype(s.dtype):
-            ms = np.asarray(s, dtype="datetime64[ms]").astype("int64")
-            out[col] = pd.Series(ms, index=out.index, dtype="Int64").mask(s.isna().to_numpy())
-    lines = out.to_json(orient="records", lines=True, date_format="iso").splitlines()
-    return dict(zip(frame["symbol"].astype(str).tolist(), lines, strict=True))
-
-
-def _check_columns(df: pd.DataFrame, what: str, need_any: Sequence[str] = ()) -> None:
-    """The cheap part of the argument checks, also done while the store is down."""
-    if "symbol" not in df.columns:
-        raise ValueError(f"{what} need a 'symbol' column; got {list(df.columns)}")
-    if need_any and not any(c in df.columns for c in need_any):
-        raise ValueError(f"{what} need at least one of {tuple(need_any)}; got {list(df.columns)}")
-
-
-def decode_quotes(docs: Sequence[str]) -> pd.DataFrame:
-    """Inverse of `encode_quotes`: RAW_QUOTES columns get their schema dtypes, in schema order."""
-    if not docs:
-        return RAW_QUOTES.empty()
-    df = pd.DataFrame(json.loads("[" + ",".join(docs) + "]"))
-    for col, dtype in _SCHEMA_DTYPES.items():
-        if col not in df.columns:
-            continue
-        if dtype.startswith("datetime64"):
-            values = pd.to_datetime(df[col], unit="ms", utc="UTC" in dtype)
-            df[col] = values.astype(dtype)
-        elif dtype == "int64":
-            values = pd.to_numeric(df[col])
-            df[col] = values.astype("int64") if values.notna().all() else values.astype("Int64")
-        elif dtype == STR:
-            df[col] = df[col].astype(str)
-        else:
-            df[col] = pd.to_numeric(df[col]).astype(dtype)
-    ordered = [c for c in RAW_QUOTES.names if c in df.columns] + [
-        c for c in df.columns if c not in _SCHEMA_DTYPES
-    ]
-    return df.loc[:, ordered]
-
-
-def _rates_frame(rows: dict[str, dict[str, float]]) -> pd.DataFrame:
-    values = {
-        c: pd.Series([r.get(c, math.nan) for r in rows.values()], dtype="float64") for c in CHANGE_COLUMNS
-    }
-    return pd.DataFrame({"symbol": pd.Series(list(rows), dtype=STR), **values})
-
-
-def _rate_items(df: pd.DataFrame) -> list[tuple[str, str, float]]:
-    """(freq, symbol, rate) for every finite value in the change_* columns present in `df`."""
-    _check_columns(df, "change rates", CHANGE_COLUMNS)
-    cols = [c for c in CHANGE_COLUMNS if c in df.columns]
-    items = []
-    symbols = df["symbol"].astype(str).tolist()
-    for col in cols:
-        freq = col.removeprefix("change_")
-        values = pd.to_numeric(df[col]).astype("float64").tolist()
-        items.extend((freq, sym, v) for sym, v in zip(symbols, values, strict=True) if math.isfinite(v))
-    return items
-
-
-def _unique(symbols: Iterable[str]) -> list[str]:
-    if isinstance(symbols, str):
-        symbols = [symbols]
-    return list(dict.fromkeys(str(s) for s in symbols))
-
-
-def _check_name(what: str, value: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _prices(prices: Mapping[str, float]) -> list[tuple[str, float]]:
-    out = []
-    for sym, p in prices.items():
-        value = float(p)
-        if math.isfinite(value):
-            out.append((str(sym), value))
-    return out
-
-
-def _event_payload(run_id: str, event: Mapping[str, Any]) -> str:
-    body = dict(event)
-    body.setdefault("run_id", run_id)
-    body.setdefault("ts", pd.Timestamp.now(tz="UTC").isoformat())
-    return json.dumps(body, default=str)
-
-
-# --------------------------------------------------------------------------------- interface
 
 
 class RunEventSubscription(ABC):
@@ -366,9 +183,6 @@ class HotStore(ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-# ------------------------------------------------------------------------------------ memory
 
 
 class _MemorySubscription(RunEventSubscription):
@@ -536,8 +350,6 @@ class MemoryHotStore(HotStore):
     def close(self) -> None:
         pass
 
-
-# ------------------------------------------------------------------------------------- redis
 
 # KEYS: entry, max, min hashes of one account. ARGV: symbol1, price1, symbol2, price2, ...
 # Prices are compared as numbers but stored as sent (Python repr), so no precision is lost.
@@ -839,9 +651,6 @@ def hot_store_from_url(url: str, **options: Any) -> HotStore:
     if scheme in ("redis", "rediss", "unix"):
         return RedisHotStore(url, **options)
     raise ValueError(f"hot store URL must be memory:// or redis://host:port/db, got {mask_redis_url(url)!r}")
-
-
-# ---------------------------------------------------------------------------------- resilient
 
 
 class _NoEvents(RunEventSubscription):
