@@ -5,6 +5,12 @@ The implementation is being split into modules by concern; this file only re-exp
 
 from __future__ import annotations
 
+from quant_platform.storage.hot.base import (
+    TERMINAL_EVENT_STATUSES,
+    HotStore,
+    RunEventSubscription,
+    run_channel,
+)
 from quant_platform.storage.hot.codec import (
     CHANGE_COLUMNS,
     CHANGE_FREQS,
@@ -16,16 +22,12 @@ from quant_platform.storage.hot.codec import (
 from quant_platform.storage.hot.errors import HotStoreError, HotStoreUnavailable
 from quant_platform.storage.hot.policy import TTLPolicy
 from quant_platform.storage.hot.redis_store import (
-    TERMINAL_EVENT_STATUSES,
     FallbackReader,
-    HotStore,
     MemoryHotStore,
     RedisHotStore,
     ResilientHotStore,
-    RunEventSubscription,
     hot_store_from_url,
     mask_redis_url,
-    run_channel,
 )
 
 __all__ = [
