@@ -20,10 +20,10 @@ from quant_platform.storage.hot.codec import (
     encode_quotes,
 )
 from quant_platform.storage.hot.errors import HotStoreError, HotStoreUnavailable
+from quant_platform.storage.hot.memory import MemoryHotStore
 from quant_platform.storage.hot.policy import TTLPolicy
 from quant_platform.storage.hot.redis_store import (
     FallbackReader,
-    MemoryHotStore,
     RedisHotStore,
     ResilientHotStore,
     hot_store_from_url,
