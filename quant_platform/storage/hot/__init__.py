@@ -22,13 +22,8 @@ from quant_platform.storage.hot.codec import (
 from quant_platform.storage.hot.errors import HotStoreError, HotStoreUnavailable
 from quant_platform.storage.hot.memory import MemoryHotStore
 from quant_platform.storage.hot.policy import TTLPolicy
-from quant_platform.storage.hot.redis_store import (
-    FallbackReader,
-    RedisHotStore,
-    ResilientHotStore,
-    hot_store_from_url,
-    mask_redis_url,
-)
+from quant_platform.storage.hot.redis_store import RedisHotStore, hot_store_from_url, mask_redis_url
+from quant_platform.storage.hot.resilient import FallbackReader, ResilientHotStore
 
 __all__ = [
     "CHANGE_COLUMNS",
