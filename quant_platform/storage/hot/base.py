@@ -54,7 +54,7 @@ class RunEventSubscription(ABC):
 
 
 class HotStore(ABC):
-    """Latest quotes, change rates, position state and run events; see the module docstring."""
+    """Latest quotes, change rates, position state and run events; see the package docstring."""
 
     url: str
     backend: str

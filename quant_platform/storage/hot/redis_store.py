@@ -1,22 +1,7 @@
-"""Hot tier: the latest quotes, short-horizon change rates, live position state and run progress events.
+"""`RedisHotStore`: the hot store shared between processes (prod), with its Lua scripts.
 
-The same `HotStore` interface has two implementations:
-- `RedisHotStore(url)` is shared between processes (prod). It writes batches through pipelines, reads
-  them with MGET, and does atomic position updates in Lua.
-- `MemoryHotStore()` is an in-process dictionary with the same TTL semantics (local deployment and
-  tests). It cannot be seen from other processes, so with Dagster's multiprocess executor each step
-  has its own copy.
-
-`hot_store_from_url(url)` picks one from `QP_REDIS_URL` ("memory://" or "redis://...").
-
-A cache must never be the reason a run fails. `ResilientHotStore` wraps a store, and while that
-store is unreachable it answers reads from a caller-supplied fallback (the cold tier) and skips and
-counts writes. A small circuit breaker keeps it from paying a connection attempt on every call.
-
-Expiry follows the trading calendar. While the market trades, entries live for a short TTL (5 min
-by default), so stale quotes disappear quickly. While it is closed, entries live until the next
-session opens (or until trading resumes after the lunch break), so the last close can be read all
-weekend.
+Named `redis_store` and not `redis` so it can never be mistaken for the `redis` client library,
+which it imports lazily.
 """
 
 from __future__ import annotations
@@ -48,7 +33,6 @@ from quant_platform.storage.hot.codec import (
     encode_quotes,
 )
 from quant_platform.storage.hot.errors import HotStoreError, HotStoreUnavailable
-from quant_platform.storage.hot.memory import MemoryHotStore
 from quant_platform.storage.hot.policy import TTLPolicy
 
 log = logging.getLogger(__name__)
@@ -343,13 +327,3 @@ class RedisHotStore(HotStore):
 
     def close(self) -> None:
         self.client.close()
-
-
-def hot_store_from_url(url: str, **options: Any) -> HotStore:
-    """`memory://` -> MemoryHotStore, `redis://` / `rediss://` / `unix://` -> RedisHotStore."""
-    scheme = url.split("://", 1)[0].lower() if "://" in url else url.lower()
-    if scheme == "memory":
-        return MemoryHotStore(**options)
-    if scheme in ("redis", "rediss", "unix"):
-        return RedisHotStore(url, **options)
-    raise ValueError(f"hot store URL must be memory:// or redis://host:port/db, got {mask_redis_url(url)!r}")
