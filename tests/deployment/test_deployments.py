@@ -1,40 +1,23 @@
 """The deployment switch: the same graph on embedded stores and on the local servers (prod)."""
 
-import uuid
+import datetime as dt
 
 import pytest
 import redis
-import sqlalchemy as sa
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from quant_platform.client import Client
+from quant_platform.conventions import partition_range_tags
 from quant_platform.definitions import build_definitions
 from quant_platform.resources import SyntheticMarketResource
 from quant_platform.storage.warm import WarmStore
 
-MYSQL = "mysql+pymysql://root@127.0.0.1:3306"
-RANGE = {ASSET_PARTITION_RANGE_START_TAG: "2024-08-01", ASSET_PARTITION_RANGE_END_TAG: "2024-09-30"}
+RANGE = partition_range_tags(dt.date(2024, 8, 1), dt.date(2024, 9, 30))
 
 
 @pytest.fixture
-def mysql_db():
-    name = f"qp_test_deploy_{uuid.uuid4().hex[:8]}"
-    engine = sa.create_engine(MYSQL, poolclass=sa.pool.NullPool)
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    yield f"{MYSQL}/{name}"
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
-
-
-@pytest.fixture
-def redis_db():
-    url = "redis://127.0.0.1:6379/14"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
+def mysql_db(mysql_database_factory) -> str:
+    """An empty database: the prod deployment migrates it itself."""
+    return mysql_database_factory()
 
 
 def _run_everything(kind: str) -> None:

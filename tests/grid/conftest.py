@@ -3,26 +3,21 @@
 Klines: synthetic quotes for 4 symbols over 2024-03-01 .. 2024-05-31 are written to a template cold
 store, and `klines_daily` is materialized from them once per session. Every test then copies that
 cold store into its own QP_HOME, so tests never share an embedded ClickHouse path.
-Services: MariaDB (`QP_TEST_MYSQL_URL`, default root on 127.0.0.1:3306) and Redis
-(`QP_TEST_REDIS_URL`, default db 13); tests that need one are skipped if it is unreachable, unless
-`QP_TEST_REQUIRE_SERVICES=1`.
+Services (`mysql_url`, `redis_url`) come from tests/conftest.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 import pytest
-import sqlalchemy as sa
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from quant_platform.conventions import partition_range_tags
 from quant_platform.core.calendar import get_calendar
 from quant_platform.core.schema import RAW_QUOTES
 from quant_platform.resources import (
@@ -37,16 +32,6 @@ from quant_platform.storage.warm import WarmStore
 
 START, END = "2024-03-01", "2024-05-31"
 N_SYMBOLS = 4
-MYSQL_SERVER_URL = os.environ.get("QP_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
-REDIS_URL = os.environ.get("QP_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
-REQUIRE_SERVICES = os.environ.get("QP_TEST_REQUIRE_SERVICES") == "1"
-
-
-def unreachable(service: str, err: Exception) -> None:
-    message = f"{service} not reachable for grid tests: {err}"
-    if REQUIRE_SERVICES:
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +54,7 @@ def klines_template(tmp_path_factory) -> Path:
         "hot": HotCacheResource(),
     }
     daily = [a for a in ASSETS if a.partitions_def is not None]
-    tags = {ASSET_PARTITION_RANGE_START_TAG: START, ASSET_PARTITION_RANGE_END_TAG: END}
+    tags = partition_range_tags(dt.date.fromisoformat(START), dt.date.fromisoformat(END))
     result = dg.materialize(daily, resources=resources, tags=tags, selection=["klines_daily"])
     assert result.success
     return root / "chdb"
@@ -93,20 +78,6 @@ def warm(warm_url) -> Iterator[WarmStore]:
     store.migrate()
     yield store
     store.close()
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as err:
-        unreachable("Redis", err)
-    finally:
-        client.close()
-    return REDIS_URL
 
 
 @pytest.fixture
@@ -137,27 +108,6 @@ def defs(resources) -> dg.Definitions:
 def instance(qp_home) -> dg.DagsterInstance:
     """An in-memory instance: runs, event logs and asset records, without SQLite's per-event cost."""
     return dg.DagsterInstance.ephemeral()
-
-
-@pytest.fixture(scope="session")
-def mysql_url() -> Iterator[str]:
-    """A fresh, migrated MariaDB/MySQL database for the session, dropped at the end."""
-    name = f"qp_test_grid_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(
-        MYSQL_SERVER_URL, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 3}
-    )
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    except sa.exc.OperationalError as err:
-        unreachable("MySQL/MariaDB", err)
-    url = sa.make_url(MYSQL_SERVER_URL).set(database=name).render_as_string(hide_password=False)
-    store = WarmStore(url)
-    store.migrate()
-    store.close()
-    yield url
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 @pytest.fixture(params=["sqlite", "mysql"])

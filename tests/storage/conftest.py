@@ -1,83 +1,18 @@
 """Fixtures for the warm and hot tiers, against real services.
 
-MariaDB/MySQL: `QP_TEST_MYSQL_URL` (server URL without a database, default root on 127.0.0.1:3306).
-Each test session creates its own database, `qp_test_warm_<random>`, and drops it at the end, so
-parallel sessions never see each other's rows.
-Redis: `QP_TEST_REDIS_URL` (default db 13 on 127.0.0.1:6379). Every test gets its own key prefix,
-whose keys are deleted afterwards.
-If a service is unreachable its tests are skipped. Set `QP_TEST_REQUIRE_SERVICES=1` to make that a
-failure instead (CI).
+The services themselves (`mysql_url`, `mysql_database_factory`, `redis_url`) come from
+tests/conftest.py. Every Redis test gets its own key prefix, whose keys are deleted afterwards.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-import sqlalchemy as sa
 
 from quant_platform.storage.hot import MemoryHotStore, RedisHotStore
 from quant_platform.storage.warm import WarmStore
-
-MYSQL_SERVER_URL = os.environ.get("QP_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
-REDIS_URL = os.environ.get("QP_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
-REQUIRE_SERVICES = os.environ.get("QP_TEST_REQUIRE_SERVICES") == "1"
-
-
-def _unreachable(service: str, err: Exception) -> None:
-    message = f"{service} not reachable for storage tests: {err}"
-    if REQUIRE_SERVICES:
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def _server_engine() -> sa.Engine:
-    return sa.create_engine(MYSQL_SERVER_URL, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 3})
-
-
-def _create_database(name: str) -> str:
-    # Identifiers cannot be bound parameters; `name` is built from a uuid only.
-    with _server_engine().begin() as conn:
-        conn.exec_driver_sql(
-            f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-        )
-    return sa.make_url(MYSQL_SERVER_URL).set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_database(name: str) -> None:
-    with _server_engine().begin() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
-
-
-@pytest.fixture(scope="session")
-def mysql_database_factory() -> Iterator[Callable[[], str]]:
-    """Creates fresh, empty MySQL databases (URL returned) and drops them all at session end."""
-    created: list[str] = []
-
-    def make() -> str:
-        name = f"qp_test_warm_{uuid.uuid4().hex[:10]}"
-        try:
-            url = _create_database(name)
-        except sa.exc.OperationalError as err:
-            _unreachable("MySQL/MariaDB", err)
-        created.append(name)
-        return url
-
-    yield make
-    for name in created:
-        _drop_database(name)
-
-
-@pytest.fixture(scope="session")
-def mysql_url(mysql_database_factory: Callable[[], str]) -> str:
-    """One migrated database shared by the session's warm tests (they use unique names)."""
-    url = mysql_database_factory()
-    store = WarmStore(url)
-    store.migrate()
-    store.close()
-    return url
 
 
 @pytest.fixture(params=["sqlite", "mysql"])
@@ -107,20 +42,6 @@ def fresh_warm_url(request: pytest.FixtureRequest, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'fresh.sqlite'}"
     return request.getfixturevalue("mysql_database_factory")()
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as err:
-        _unreachable("Redis", err)
-    finally:
-        client.close()
-    return REDIS_URL
 
 
 def make_hot_store(kind: str, request: pytest.FixtureRequest, **options) -> MemoryHotStore | RedisHotStore:
