@@ -27,9 +27,15 @@ SERVICE_FIXTURES = frozenset(
 )
 
 
+# Parametrized fixtures (`warm_url`, `hot_kind`, ...) reach a service through these parameter values.
+SERVICE_PARAMS = frozenset({"mysql", "redis"})
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        uses_param = any(isinstance(v, str) and v in SERVICE_PARAMS for v in params.values())
+        if uses_param or SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.services)
 
 
