@@ -28,7 +28,11 @@ DEFAULT_CALENDAR = "XSHG"  # same value as core.calendar.DEFAULT_CALENDAR, witho
 # (variable, default, meaning): the README's configuration table, in this order.
 ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ("QP_DEPLOYMENT", LOCAL, "`local` (embedded stores, in-process executor) or `prod` (servers)"),
-    ("QP_HOME", "~/.quant-platform", "where the embedded stores, the Dagster instance and drops live"),
+    (
+        "QP_HOME",
+        "~/.quant-platform (`.qp/` under `make`)",
+        "where embedded stores, the Dagster instance and drops live",
+    ),
     ("DAGSTER_HOME", "$QP_HOME/dagster", "the Dagster instance (runs, events, schedules)"),
     (
         "QP_CLICKHOUSE_DSN",
@@ -49,7 +53,13 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ("QP_GRID_EXECUTOR", "(deployment's)", "executor of grid runs: `in_process`, `multiprocess` or `celery`"),
     ("QP_CELERY_BROKER", "-", "Celery broker of grid runs, e.g. `redis://127.0.0.1:6379/2`"),
     ("QP_CELERY_BACKEND", "(the broker)", "Celery result backend of grid runs"),
+    ("QP_DAGSTER_PG_HOST", "-", "prod Dagster instance (`dagster.prod.yaml`): PostgreSQL host"),
+    ("QP_DAGSTER_PG_PORT", "-", "... its port"),
+    ("QP_DAGSTER_PG_USER", "-", "... its user"),
+    ("QP_DAGSTER_PG_PASSWORD", "-", "... its password"),
+    ("QP_DAGSTER_PG_DB", "-", "... its database"),
 )
+# The QP_DAGSTER_PG_* variables are read by Dagster itself, from dagster.prod.yaml.
 
 
 class SettingsError(ValueError):
