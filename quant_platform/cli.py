@@ -5,15 +5,45 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperGroup
 
-from quant_platform.settings import StoreSettings, ensure_dagster_home, settings
+from quant_platform.settings import SettingsError, StoreSettings, ensure_dagster_home, settings
 
-app = typer.Typer(help="quant-platform: market data, QA and backtests on Dagster.", no_args_is_help=True)
 console = Console()
+
+
+class _Commands(TyperGroup):
+    """Turns what a user can cause into one line and an exit code, never a traceback.
+
+    A bad value or setting exits 2; a store that is down or held by another process exits 1.
+    """
+
+    def invoke(self, ctx: click.Context):
+        from quant_platform.storage.cold import ColdStoreError
+        from quant_platform.storage.hot import HotStoreError
+        from quant_platform.storage.warm import NotFound, StoreUnavailable
+
+        try:
+            return super().invoke(ctx)
+        except (SettingsError, ValueError) as exc:
+            console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+            raise typer.Exit(2) from None
+        except NotFound as exc:
+            console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+            raise typer.Exit(1) from None
+        except (ColdStoreError, StoreUnavailable, HotStoreError) as exc:
+            console.print(f"[red]error:[/red] store unavailable: {exc}", soft_wrap=True)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    cls=_Commands, help="quant-platform: market data, QA and backtests on Dagster.", no_args_is_help=True
+)
 
 
 @app.callback()
@@ -60,8 +90,9 @@ def run(
     from quant_platform.resources import SyntheticMarketResource
     from quant_platform.runner import run_job, run_range
 
+    current = settings().require()  # prod without its servers: one message listing what is missing
     days = _trading_days_or_exit(start, end)
-    synthetic = settings().market_source == "synthetic"
+    synthetic = current.market_source == "synthetic"
     overrides = {"market": SyntheticMarketResource(n_symbols=symbols)} if synthetic else {}
     defs = build_definitions(resources=overrides)
     instance = _instance()
@@ -308,7 +339,10 @@ def backtest_export(
 
 
 @backtest_app.command("list")
-def backtest_list(strategy: str | None = None, limit: int = 20) -> None:
+def backtest_list(
+    strategy: str | None = typer.Option(None, help="Only runs of this strategy"),
+    limit: int = typer.Option(20, min=1, max=10_000, help="How many runs, newest first (1-10000)"),
+) -> None:
     """Recorded backtest runs, newest first."""
     from quant_platform.client import Client
 

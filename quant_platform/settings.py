@@ -62,6 +62,10 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
 # The QP_DAGSTER_PG_* variables are read by Dagster itself, from dagster.prod.yaml.
 
 
+# What the prod deployment cannot run without: it has no embedded defaults.
+PROD_REQUIRED = ("QP_CLICKHOUSE_DSN", "QP_WAREHOUSE_URL", "QP_REDIS_URL")
+
+
 class SettingsError(ValueError):
     """A variable holds a value the platform cannot use; the message names it and what it accepts."""
 
@@ -76,7 +80,8 @@ class StoreSettings:
 
     @classmethod
     def from_env(cls) -> StoreSettings:
-        return settings().stores
+        """The stores, or a SettingsError naming every variable prod is missing."""
+        return settings().require().stores
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,23 @@ class Settings:
     grid_executor: str | None
     celery_broker: str | None
     celery_backend: str | None
+    given: frozenset[str] = frozenset()  # the variables that were set (not empty)
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """Variables the deployment needs that are not set (prod has no embedded defaults)."""
+        if self.deployment != PROD:
+            return ()
+        return tuple(name for name in PROD_REQUIRED if name not in self.given)
+
+    def require(self) -> Settings:
+        """These settings, or one SettingsError that lists every missing variable."""
+        if self.missing:
+            raise SettingsError(
+                f"QP_DEPLOYMENT=prod needs {', '.join(self.missing)}: set them to your servers "
+                "(see Configuration in the README), or use QP_DEPLOYMENT=local for embedded stores"
+            )
+        return self
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -108,15 +130,18 @@ class Settings:
             return (env.get(name) or "").strip()
 
         home = _path(get("QP_HOME")) or Path.home().joinpath(".quant-platform").resolve()
+        kind = _choice("QP_DEPLOYMENT", get("QP_DEPLOYMENT").lower() or LOCAL, DEPLOYMENTS)
+        embedded = kind == LOCAL  # prod never falls back to an embedded store
         symbols = [s.strip() for s in get("QP_AKSHARE_SYMBOLS").split(",") if s.strip()]
         return cls(
-            deployment=_choice("QP_DEPLOYMENT", get("QP_DEPLOYMENT").lower() or LOCAL, DEPLOYMENTS),
+            deployment=kind,
             home=home,
             dagster_home=_path(get("DAGSTER_HOME")) or home / "dagster",
             stores=StoreSettings(
-                clickhouse_dsn=get("QP_CLICKHOUSE_DSN") or f"chdb://{home / 'chdb'}",
-                warehouse_url=get("QP_WAREHOUSE_URL") or f"sqlite:///{home / 'warehouse.sqlite'}",
-                redis_url=get("QP_REDIS_URL") or "memory://",
+                clickhouse_dsn=get("QP_CLICKHOUSE_DSN") or (f"chdb://{home / 'chdb'}" if embedded else ""),
+                warehouse_url=get("QP_WAREHOUSE_URL")
+                or (f"sqlite:///{home / 'warehouse.sqlite'}" if embedded else ""),
+                redis_url=get("QP_REDIS_URL") or ("memory://" if embedded else ""),
             ),
             calendar=get("QP_CALENDAR") or DEFAULT_CALENDAR,
             market_source=_choice(
@@ -135,6 +160,7 @@ class Settings:
             or None,
             celery_broker=get("QP_CELERY_BROKER") or None,
             celery_backend=get("QP_CELERY_BACKEND") or None,
+            given=frozenset(name for name, _, _ in ENVIRONMENT if get(name)),
         )
 
 

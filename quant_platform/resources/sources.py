@@ -21,6 +21,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from quant_platform.conventions import MARKET_SOURCE_TAG
+from quant_platform.resources.addresses import store_address
 from quant_platform.resources.market import MarketDataResource, SyntheticMarketResource
 from quant_platform.settings import MARKET_SOURCES as SOURCES
 from quant_platform.settings import settings
@@ -127,5 +128,7 @@ def market_resource_from_env() -> SelectableMarketResource:
         akshare_adjust=current.akshare_adjust,
         akshare_symbols=list(current.akshare_symbols) if current.akshare_symbols else None,
         akshare_calls_per_second=current.akshare_rate,
-        clickhouse_dsn=current.stores.clickhouse_dsn if kind == "akshare" else None,
+        clickhouse_dsn=store_address("QP_CLICKHOUSE_DSN", current.stores.clickhouse_dsn)
+        if kind == "akshare"
+        else None,
     )

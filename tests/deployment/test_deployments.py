@@ -76,3 +76,24 @@ def test_unknown_deployment(monkeypatch):
     monkeypatch.setenv("QP_DEPLOYMENT", "staging")
     with pytest.raises(ValueError, match="QP_DEPLOYMENT must be one of"):
         deployment()
+
+
+def test_prod_without_its_servers_lists_every_missing_variable(qp_home, monkeypatch):
+    from typer.testing import CliRunner
+
+    from quant_platform import grid
+    from quant_platform.cli import app
+    from quant_platform.settings import SettingsError
+
+    monkeypatch.setenv("QP_DEPLOYMENT", "prod")
+    for name in ("QP_CLICKHOUSE_DSN", "QP_WAREHOUSE_URL", "QP_REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    needs = "QP_DEPLOYMENT=prod needs QP_CLICKHOUSE_DSN, QP_WAREHOUSE_URL, QP_REDIS_URL"
+    for args in (["run", "--start", "2024-08-01", "--end", "2024-08-02"], ["selfcheck"], ["grid", "list"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert needs in " ".join(result.output.split()) and "Traceback" not in result.output
+    with pytest.raises(SettingsError, match=needs):
+        Client()
+    with pytest.raises(SettingsError, match=needs):
+        grid.list_requests()
