@@ -65,12 +65,12 @@ def _instance():
     return dg.DagsterInstance.get()
 
 
-def _trading_days_or_exit(start: str, end: str):
+def _trading_days_or_exit(start: str, end: str, max_days: int | None = None):
     """The range's trading days, or a clear message and exit code 2."""
     from quant_platform.runner import trading_days
 
     try:
-        return trading_days(start, end)
+        return trading_days(start, end, max_days=max_days)
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -84,6 +84,9 @@ def run(
     chunk: int = typer.Option(60, min=1, help="Trading days per Dagster run"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Dagster's step logs"),
     backtests: bool = typer.Option(True, help="Run the backtests job on the new klines afterwards"),
+    allow_long_range: bool = typer.Option(
+        False, "--allow-long-range", help="Materialize more trading days than QP_MAX_RANGE_DAYS"
+    ),
 ) -> None:
     """Materialize quotes -> bars -> klines -> QA for a trading-day range (embedded stores by default)."""
     from quant_platform.definitions import build_definitions
@@ -91,7 +94,7 @@ def run(
     from quant_platform.runner import run_job, run_range
 
     current = settings().require()  # prod without its servers: one message listing what is missing
-    days = _trading_days_or_exit(start, end)
+    days = _trading_days_or_exit(start, end, None if allow_long_range else current.max_range_days)
     synthetic = current.market_source == "synthetic"
     overrides = {"market": SyntheticMarketResource(n_symbols=symbols)} if synthetic else {}
     defs = build_definitions(resources=overrides)

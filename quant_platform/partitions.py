@@ -12,8 +12,9 @@ from functools import cache
 import dagster as dg
 
 from quant_platform.core.calendar import ALWAYS_OPEN, DEFAULT_CALENDAR, get_calendar
+from quant_platform.core.limits import FIRST_PARTITION_DAY
 
-DEFAULT_START = "2020-01-02"
+DEFAULT_START = FIRST_PARTITION_DAY.isoformat()
 
 
 def calendar_name() -> str:

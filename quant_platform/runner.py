@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from quant_platform.conventions import EMBEDDED_TAG, partition_range_tags
-from quant_platform.core.calendar import get_calendar, to_date
+from quant_platform.core.calendar import get_calendar
+from quant_platform.core.limits import check_range_length, check_window
 from quant_platform.partitions import calendar_name, daily_partitions
 
 
@@ -28,11 +29,13 @@ class RangeRunResult:
         return not self.failed
 
 
-def trading_days(start: str | dt.date, end: str | dt.date) -> list[dt.date]:
-    """Trading days in [start, end] that are partitions; a clear ValueError when there are none."""
-    s, e = to_date(start), to_date(end)
-    if e < s:
-        raise ValueError(f"--end {e} is before --start {s}")
+def trading_days(start: str | dt.date, end: str | dt.date, *, max_days: int | None = None) -> list[dt.date]:
+    """Trading days in [start, end] that are partitions; a clear ValueError when there are none, when
+    the range leaves the partitions, or when it is longer than `max_days` trading days."""
+    try:
+        s, e = check_window(start, end, calendar_name())
+    except ValueError as exc:
+        raise ValueError(f"--start/--end: {exc}") from None
     keys = set(daily_partitions.get_partition_keys())
     days = [d for d in get_calendar(calendar_name()).sessions(s, e) if d.isoformat() in keys]
     if not days:
@@ -40,6 +43,8 @@ def trading_days(start: str | dt.date, end: str | dt.date) -> list[dt.date]:
         raise ValueError(
             f"no {calendar_name()} trading days between {s} and {e} (partitions: {first} .. {last})"
         )
+    if max_days is not None:
+        check_range_length(days, max_days)
     return days
 
 

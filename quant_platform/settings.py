@@ -50,6 +50,7 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ("QP_AKSHARE_RATE", "2", "AKShare calls per second"),
     ("QP_QA_MAX_QUARANTINED_SHARE", "0.01", "quarantined share of a day above which a quality gate blocks"),
     ("QP_QA_MAX_MISSING_SHARE", "0.05", "missing symbol-days share above which the klines gate blocks"),
+    ("QP_MAX_RANGE_DAYS", "260", "trading days one `run` may materialize without `--allow-long-range`"),
     ("QP_GRID_EXECUTOR", "(deployment's)", "executor of grid runs: `in_process`, `multiprocess` or `celery`"),
     ("QP_CELERY_BROKER", "-", "Celery broker of grid runs, e.g. `redis://127.0.0.1:6379/2`"),
     ("QP_CELERY_BACKEND", "(the broker)", "Celery result backend of grid runs"),
@@ -101,6 +102,7 @@ class Settings:
     akshare_rate: float
     qa_max_quarantined_share: float
     qa_max_missing_share: float
+    max_range_days: int
     grid_executor: str | None
     celery_broker: str | None
     celery_backend: str | None
@@ -156,6 +158,7 @@ class Settings:
                 "QP_QA_MAX_QUARANTINED_SHARE", get("QP_QA_MAX_QUARANTINED_SHARE") or "0.01"
             ),
             qa_max_missing_share=_number("QP_QA_MAX_MISSING_SHARE", get("QP_QA_MAX_MISSING_SHARE") or "0.05"),
+            max_range_days=int(_number("QP_MAX_RANGE_DAYS", get("QP_MAX_RANGE_DAYS") or "260")),
             grid_executor=_choice("QP_GRID_EXECUTOR", get("QP_GRID_EXECUTOR").lower(), GRID_EXECUTORS)
             or None,
             celery_broker=get("QP_CELERY_BROKER") or None,

@@ -27,6 +27,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from quant_platform.core.limits import check_symbol_count, check_window
+from quant_platform.settings import settings as settings_now
+
 # Objective -> "max" (higher is better) or "min". max_drawdown is <= 0, so "max" prefers shallow ones.
 OBJECTIVES: dict[str, str] = {
     "sharpe": "max",
@@ -199,7 +202,12 @@ def parse_symbols(symbols: str | Sequence[str] | None) -> list[str] | None:
         raise GridSpecError(f"invalid symbol(s) {bad[:5]}; expected codes such as 600000.SH")
     if not items:
         raise GridSpecError("no symbols given: pass --symbols A,B or --universe all")
-    return sorted(set(items))
+    unique = sorted(set(items))
+    try:
+        check_symbol_count(len(unique))
+    except ValueError as exc:
+        raise GridSpecError(str(exc)) from None
+    return unique
 
 
 # ------------------------------------------------------------------------------------------ the spec
@@ -363,8 +371,10 @@ def build_spec(
     codes = None if universe is not None else parse_symbols(symbols)
 
     d0, d1 = parse_date("start", start), parse_date("end", end)
-    if d1 < d0:
-        raise GridSpecError(f"end {d1} is before start {d0}")
+    try:
+        check_window(d0, d1, settings_now().calendar)
+    except ValueError as exc:
+        raise GridSpecError(f"window: {exc}") from None
     if objective not in OBJECTIVES:
         raise GridSpecError(f"unknown objective {objective!r}; choose one of {sorted(OBJECTIVES)}")
     if time_budget is not None and (
