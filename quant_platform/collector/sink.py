@@ -1,9 +1,10 @@
-"""The collector's cold-tier table and its micro-batch writer.
+"""The collector's micro-batch writer to the cold-tier table `crypto_ticks`.
 
-`crypto_ticks` holds every accepted tick: the RAW_QUOTES columns (volume as a float, crypto
-quantities are fractional), the feed's per-pair sequence number and the receive instant.
-`trade_date` is the UTC day (the 24/7 calendar). It is a separate table from `raw_quotes`, which
-the daily graph rewrites partition by partition: a re-run of a day there must not wipe ticks here.
+`crypto_ticks` (contract: `core.schema.CRYPTO_TICKS`, re-exported here) holds every accepted tick:
+the RAW_QUOTES columns (volume as a float, crypto quantities are fractional), the feed's per-pair
+sequence number and the receive instant. `trade_date` is the UTC day (the 24/7 calendar). It is a
+separate table from `raw_quotes`, which the daily graph rewrites partition by partition: a re-run of
+a day there must not wipe ticks here.
 
 No tick is written twice:
 1. the collector accepts each (symbol, seq) once per process (`state.PairState`);
@@ -20,33 +21,10 @@ import time
 
 import pandas as pd
 
-from quant_platform.core.schema import DATE, QUARANTINE, STR, TS, Column, TableSchema
+from quant_platform.core.schema import CRYPTO_TICKS, DATE, QUARANTINE, TS
 from quant_platform.storage.cold import ColdStore, is_embedded
 
 log = logging.getLogger(__name__)
-
-CRYPTO_TICKS = TableSchema(
-    name="crypto_ticks",
-    doc="Streaming ticks (one row per feed message); volume/amount cumulative over the feed's day.",
-    columns=(
-        Column("symbol", "LowCardinality(String)", STR, "Pair as the feed names it, e.g. BTC-USDT"),
-        Column("trade_date", "Date", DATE, "UTC day of ts (24/7 calendar)"),
-        Column("ts", "DateTime64(3, 'UTC')", TS, "Exchange event time"),
-        Column("seq", "UInt64", "int64", "Per-pair sequence number of the feed"),
-        Column("price", "Float64", "float64"),
-        Column("open", "Float64", "float64"),
-        Column("high", "Float64", "float64"),
-        Column("low", "Float64", "float64"),
-        Column("prev_close", "Float64", "float64"),
-        Column("volume", "Float64", "float64"),
-        Column("amount", "Float64", "float64"),
-        Column("bid", "Float64", "float64"),
-        Column("ask", "Float64", "float64"),
-        Column("received_at", "DateTime64(3, 'UTC')", TS, "When the collector received the message"),
-    ),
-    order_by=("symbol", "ts", "seq"),
-    engine="ReplacingMergeTree",
-)
 
 TICK_COLUMNS = CRYPTO_TICKS.names
 

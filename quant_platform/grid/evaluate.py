@@ -26,48 +26,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quant_platform.core.schema import STR, TS, Column, TableSchema
+from quant_platform.core.schema import GRID_METRICS, GRID_RESULTS
 from quant_platform.grid.spec import GridSpec
 
 AGGREGATE = "*"
 
-# Per-symbol statistics of `backtest.run` / `backtest.grid` that are stored for every combination.
-METRICS: tuple[str, ...] = (
-    "total_return",
-    "cagr",
-    "annual_volatility",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "calmar",
-    "num_trades",
-    "win_rate",
-    "exposure",
-    "final_equity",
-    "buy_and_hold_return",
-    "profit_factor",
-    "commissions",
-    "stamp_duty",
-    "open_trades",
-)
-
-GRID_RESULTS = TableSchema(
-    name="grid_search_results",
-    doc="Every evaluated combination of a grid search, ranked by its objective. symbol '*' is the mean "
-    "over symbols, the row the ranking uses; per-symbol rows carry their combination's rank.",
-    columns=(
-        Column("request_id", "String", STR, "Grid request id (warm tier grid_requests)"),
-        Column("rank", "UInt32", "uint32", "1 = best combination by the objective"),
-        Column("combo_id", "UInt32", "uint32", "Index of the combination in the cartesian product"),
-        Column("symbol", "LowCardinality(String)", STR, "'*' = mean over symbols"),
-        Column("params", "String", STR, "The combination's full parameter set as JSON"),
-        Column("objective", "Float64", "float64", "Value of the request's objective"),
-        *(Column(m, "Float64", "float64") for m in METRICS),
-        Column("created_at", "DateTime64(3, 'UTC')", TS),
-    ),
-    order_by=("request_id", "rank", "symbol"),
-    partition_by=None,
-)
+# The table's contract and the stored statistics live with every other cold table in `core.schema`;
+# re-exported here under their old names.
+METRICS: tuple[str, ...] = GRID_METRICS
 
 # Default batching: enough work per batch to amortise a step's overhead (milliseconds in process,
 # about a second with a SQLite event log, seconds for a subprocess or a Celery task), and at most
