@@ -93,7 +93,11 @@ def test_definitions_load_and_lineage():
     assert key("klines_daily") in graph.get(key("qa_report")).parent_keys
     assert graph.get(key("backtest_runs")).parent_keys == {key("klines_daily")}
     assert key("klines_daily") in graph.get(key("grid_search_results")).parent_keys
-    assert {s.name for s in defs.sensors} >= {"grid_request_sensor", "file_drop_sensor", "research_automation"}
+    assert {s.name for s in defs.sensors} >= {
+        "grid_request_sensor",
+        "file_drop_sensor",
+        "research_automation",
+    }
     defs.resolve_job_def("market_data_daily")
     defs.resolve_job_def("intraday_refresh")
     defs.resolve_job_def("backtests")
