@@ -167,11 +167,7 @@ def backtest_runs(
     except ValueError as exc:
         raise dg.Failure(f"invalid backtest configuration: {exc}", allow_retries=False) from exc
     with clickhouse.open() as cold:
-        window = cold.query_df(
-            f"SELECT DISTINCT trade_date FROM {cold.table('klines_daily')} ORDER BY trade_date DESC "
-            "LIMIT {n:UInt32}",
-            {"n": config.lookback_days},
-        )
+        window = cold.kline_days(config.lookback_days)
         if window.empty:
             raise dg.Failure(
                 "klines_daily is empty: materialize the market data first (quant-platform run)",

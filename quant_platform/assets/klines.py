@@ -30,11 +30,7 @@ def klines_daily(context: dg.AssetExecutionContext, clickhouse: ClickHouseResour
             "klines_daily", gate.by_day(daily_klines(last), days), KLINES_DAILY, calendar_name()
         )
         klines = checked.clean
-        bar_volume = cold.query_df(
-            f"SELECT symbol, trade_date, sum(volume) AS bar_volume FROM {cold.table('bars_1m')} "
-            "WHERE trade_date >= {start:Date} AND trade_date <= {end:Date} GROUP BY symbol, trade_date",
-            {"start": days[0], "end": days[-1]},
-        )
+        bar_volume = cold.bar_volume(days[0], days[-1], freq="1m")
         gate.write(cold, KLINES_DAILY, checked, days)
     merged = klines.merge(bar_volume, on=["symbol", "trade_date"], how="left")
     mismatched = int((~np.isclose(merged["bar_volume"].fillna(-1), merged["volume"])).sum())

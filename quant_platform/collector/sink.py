@@ -98,19 +98,8 @@ class ColdSink:
 
     def _unseen(self, store: ColdStore, df: pd.DataFrame) -> pd.DataFrame:
         df = df.drop_duplicates(["symbol", "seq"], keep="first")
-        # A duplicate is the same message: same symbol, seq and ts, so the (symbol, ts) prefix of the
-        # sort key bounds the lookup to the batch's time range instead of the whole table.
-        existing = store.query_df(
-            f"SELECT symbol, seq FROM {store.table(CRYPTO_TICKS.name)} "
-            "WHERE symbol IN {symbols:Array(String)} AND ts >= {t0:DateTime64(3, 'UTC')} "
-            "AND ts <= {t1:DateTime64(3, 'UTC')} AND seq >= {lo:UInt64} AND seq <= {hi:UInt64}",
-            {
-                "symbols": sorted(df["symbol"].unique()),
-                "t0": df["ts"].min().to_pydatetime(),
-                "t1": df["ts"].max().to_pydatetime(),
-                "lo": int(df["seq"].min()),
-                "hi": int(df["seq"].max()),
-            },
+        existing = store.tick_seqs(
+            df["symbol"].unique(), df["ts"].min(), df["ts"].max(), df["seq"].min(), df["seq"].max()
         )
         if existing.empty:
             return df
@@ -121,28 +110,14 @@ class ColdSink:
     def high_water(self, symbols: list[str] | None = None) -> dict[str, int]:
         """Highest stored seq per symbol (where a restarted collector resumes)."""
         try:
-            store = self._open()
-            sql = f"SELECT symbol, max(seq) AS seq FROM {store.table(CRYPTO_TICKS.name)}"
-            params = {}
-            if symbols is not None:
-                sql += " WHERE symbol IN {symbols:Array(String)}"
-                params["symbols"] = list(symbols)
-            df = store.query_df(sql + " GROUP BY symbol", params)
+            return self._open().max_tick_seqs(symbols)
         finally:
             self._release()
-        if df.empty:
-            return {}
-        return {str(s): int(q) for s, q in zip(df["symbol"], df["seq"], strict=True)}
 
     def count(self, final: bool = True) -> int:
         """Rows in the table (`FINAL`: after collapsing duplicates)."""
         try:
-            store = self._open()
-            return int(
-                store.client.command(
-                    f"SELECT count() FROM {store.table(CRYPTO_TICKS.name)}{' FINAL' if final else ''}"
-                )
-            )
+            return self._open().count_ticks(final=final)
         finally:
             self._release()
 

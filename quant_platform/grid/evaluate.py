@@ -295,46 +295,27 @@ def results_frame(request_id: str, rows: pd.DataFrame, ranked: pd.DataFrame, obj
     return GRID_RESULTS.conform(pd.concat([top, per_frame], ignore_index=True))
 
 
+# The queries are `ColdStore` methods; these wrappers keep the module's old entry points.
+
+
 def ensure_table(cold: Any) -> None:
-    cold.client.command(cold.create_table_sql(GRID_RESULTS))
+    cold.ensure_schema([GRID_RESULTS])
 
 
 def write_results(cold: Any, request_id: str, frame: pd.DataFrame) -> int:
     """Replace the request's rows (a retried write never duplicates them) and return rows written."""
-    ensure_table(cold)
-    table = cold.table(GRID_RESULTS.name)
-    existing = cold.client.command(
-        f"SELECT count() FROM {table} WHERE request_id = {{rid:String}}", parameters={"rid": request_id}
-    )
-    if int(existing or 0):
-        delete_results(cold, request_id)
-    return cold.append(GRID_RESULTS, frame)
+    return cold.write_grid_results(request_id, frame)
 
 
 def delete_results(cold: Any, request_id: str) -> None:
-    ensure_table(cold)
-    cold.client.command(
-        f"DELETE FROM {cold.table(GRID_RESULTS.name)} WHERE request_id = {{rid:String}}",
-        parameters={"rid": request_id},
-    )
+    cold.delete_grid_results(request_id)
 
 
 def read_results(
     cold: Any, request_id: str, *, top: int | None = None, per_symbol: bool = False
 ) -> pd.DataFrame:
     """A request's ranked combinations ('*' rows), best first; `per_symbol` adds every symbol's row."""
-    ensure_table(cold)
-    where = "request_id = {rid:String}" + ("" if per_symbol else " AND symbol = '*'")
-    params: dict[str, Any] = {"rid": request_id}
-    sql = (
-        f"SELECT {', '.join(GRID_RESULTS.names)} FROM {cold.table(GRID_RESULTS.name)} WHERE {where} "
-        "ORDER BY rank, symbol = '*' DESC, symbol"
-    )
-    if top is not None:
-        sql += " LIMIT {top:UInt32}"
-        params["top"] = int(top)
-    df = cold.query_df(sql, params)
-    return GRID_RESULTS.conform(df) if len(df) else GRID_RESULTS.empty()
+    return cold.grid_results(request_id, top=top, per_symbol=per_symbol)
 
 
 # --------------------------------------------------------------------------------------------- plots
