@@ -44,6 +44,7 @@ SCOPED_PARTITION = "(table_name, trade_date)"
 # thousands of parts, and ClickHouse pays per part on every query. partition expression -> id of a day:
 PERIODS = {"toYear(trade_date)": lambda d: d.year, "toYYYYMM(trade_date)": lambda d: d.year * 100 + d.month}
 DAYS_PER_INSERT = 50  # ClickHouse refuses inserts touching more than 100 partitions at once
+DEFAULT_DATABASE = "quant"
 
 
 class ColdStoreError(RuntimeError):
@@ -58,6 +59,11 @@ def _ident(name: str) -> str:
     if not _IDENT.match(name):
         raise ValueError(f"not a valid identifier: {name!r}")
     return name
+
+
+def qualified_name(name: str, database: str = DEFAULT_DATABASE) -> str:
+    """`database.table`: how the cold store names table `name` in its queries."""
+    return f"{_ident(database)}.{_ident(name)}"
 
 
 def redact(dsn: str) -> str:
@@ -112,7 +118,7 @@ class ColdStore:
         ...     cold.read_table("klines_daily", start="2024-10-08", end="2024-10-08")
     """
 
-    def __init__(self, dsn: str, database: str = "quant", lock_timeout: float = 5.0) -> None:
+    def __init__(self, dsn: str, database: str = DEFAULT_DATABASE, lock_timeout: float = 5.0) -> None:
         self.dsn = dsn
         self.database = _ident(database)
         self.lock_timeout = lock_timeout
@@ -187,7 +193,7 @@ class ColdStore:
 
     # -- schema -------------------------------------------------------------------------------
     def table(self, name: str) -> str:
-        return f"{self.database}.{_ident(name)}"
+        return qualified_name(name, self.database)
 
     def create_table_sql(self, schema: TableSchema, name: str | None = None) -> str:
         cols = ",\n  ".join(f"{c.name} {c.ch_type}" for c in schema.columns)
