@@ -4,7 +4,7 @@ import dagster as dg
 import numpy as np
 
 from quant_platform.assets import gate
-from quant_platform.assets.common import COLD_POOL, STORE_RETRY, table_metadata
+from quant_platform.assets.common import COLD_POOL, STORE_RETRY, cold_table_metadata, table_metadata
 from quant_platform.core.rollups import daily_klines
 from quant_platform.core.schema import KLINES_DAILY
 from quant_platform.partitions import calendar_name, daily_partitions, partition_days
@@ -19,6 +19,7 @@ from quant_platform.resources.clickhouse import ClickHouseResource
     pool=COLD_POOL,
     group_name="market_data",
     kinds={"clickhouse", "pandas"},
+    metadata=cold_table_metadata(KLINES_DAILY),
     description="Daily klines from each symbol's last snapshot (the exchange's day fields), with price "
     "limits; cross-checked against the sum of 1m bar volumes. Cold tier table `klines_daily`.",
 )
