@@ -150,16 +150,7 @@ class Client:
         return out.sort_values("symbol", key=lambda c: c.map(order)).reset_index(drop=True)
 
     def _cold_latest_quotes(self, symbols: list[str]) -> pd.DataFrame:
-        cold = self.cold
-        table = cold.table("raw_quotes")
-        in_symbols = "symbol IN {symbols:Array(String)}"
-        df = cold.query_df(  # look at the last month of data only, not the whole history
-            f"SELECT {', '.join(RAW_QUOTES.names)} FROM {table} WHERE {in_symbols} "
-            f"AND trade_date >= (SELECT max(trade_date) FROM {table} WHERE {in_symbols}) - 31 "
-            "ORDER BY ts DESC LIMIT 1 BY symbol",
-            {"symbols": list(symbols)},
-        )
-        return RAW_QUOTES.conform(df) if len(df) else RAW_QUOTES.empty()
+        return self.cold.latest_quotes(symbols)  # scans the last month of data only
 
     # -- research -----------------------------------------------------------------------------
     def backtest_runs(self, strategy: str | None = None, status: str | None = None, limit: int = 100):

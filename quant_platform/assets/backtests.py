@@ -13,7 +13,7 @@ import dagster as dg
 import pandas as pd
 
 from quant_platform import __version__
-from quant_platform.assets.common import COLD_POOL, STORE_RETRY, preview
+from quant_platform.assets.common import COLD_POOL, STORE_RETRY, cold_table_metadata, preview
 from quant_platform.core.schema import BACKTEST_EQUITY, BACKTEST_TRADES
 from quant_platform.plots import drawdown, equity_drawdown_png, markdown_image
 from quant_platform.resources.clickhouse import ClickHouseResource
@@ -149,9 +149,11 @@ BACKTEST_AUTOMATION = (
     pool=COLD_POOL,
     group_name="research",
     kinds={"clickhouse", "sqlite", "numba"},
+    metadata=cold_table_metadata(BACKTEST_EQUITY),
     description="A backtest of the configured strategy over the latest `lookback_days` of klines. "
     "Run record in the warm tier (backtest_runs), equity and trades in the cold tier "
-    "(backtest_equity, backtest_trades).",
+    "(backtest_equity, backtest_trades). The table shown is backtest_equity; the run's trades are "
+    "in backtest_trades under the same run_id.",
 )
 def backtest_runs(
     context: dg.AssetExecutionContext,
@@ -167,11 +169,7 @@ def backtest_runs(
     except ValueError as exc:
         raise dg.Failure(f"invalid backtest configuration: {exc}", allow_retries=False) from exc
     with clickhouse.open() as cold:
-        window = cold.query_df(
-            f"SELECT DISTINCT trade_date FROM {cold.table('klines_daily')} ORDER BY trade_date DESC "
-            "LIMIT {n:UInt32}",
-            {"n": config.lookback_days},
-        )
+        window = cold.kline_days(config.lookback_days)
         if window.empty:
             raise dg.Failure(
                 "klines_daily is empty: materialize the market data first (quant-platform run)",

@@ -3,7 +3,13 @@
 import dagster as dg
 import pandas as pd
 
-from quant_platform.assets.common import COLD_POOL, STORE_RETRY, interval_starts, table_metadata
+from quant_platform.assets.common import (
+    COLD_POOL,
+    STORE_RETRY,
+    cold_table_metadata,
+    interval_starts,
+    table_metadata,
+)
 from quant_platform.core.rollups import intraday_bars
 from quant_platform.core.schema import BAR_SCHEMAS
 from quant_platform.partitions import calendar_name, daily_partitions, partition_days
@@ -21,6 +27,7 @@ BAR_KEYS = {freq: dg.AssetKey(f"bars_{freq}") for freq in BAR_SCHEMAS}
             partitions_def=daily_partitions,
             group_name="market_data",
             kinds={"clickhouse", "pandas"},
+            metadata=cold_table_metadata(BAR_SCHEMAS[freq]),
             description=f"{freq} bars, right-closed and labelled by bar end, with change_rate vs the "
             f"previous bar (first bar: vs prev_close). Cold tier table `bars_{freq}`.",
         )

@@ -9,6 +9,8 @@ import pandas as pd
 
 from quant_platform.conventions import AS_OF_TAG, COLD_POOL  # noqa: F401 - re-exported for the assets
 from quant_platform.core.calendar import get_calendar
+from quant_platform.core.schema import TableSchema
+from quant_platform.storage.cold import DEFAULT_DATABASE, qualified_name
 
 # Stores fail transiently (a server restart, a held embedded lock): retry with backoff and jitter.
 STORE_RETRY = dg.RetryPolicy(
@@ -18,6 +20,20 @@ STORE_RETRY = dg.RetryPolicy(
 
 def preview(df: pd.DataFrame, rows: int = 8) -> dg.MetadataValue:
     return dg.MetadataValue.md(df.head(rows).to_markdown(index=False) if len(df) else "_no rows_")
+
+
+def cold_table_metadata(schema: TableSchema, database: str = DEFAULT_DATABASE) -> dict:
+    """Definition metadata of an asset that writes cold table `schema`: where the table lives
+    (`dagster/table_name`, `database.table` as the cold store names it) and its columns with their
+    ClickHouse types and docs (`dagster/column_schema`), shown on the asset's page in the UI.
+
+    Use as `metadata=` of `@dg.asset`, `dg.AssetSpec` or `dg.AssetOut`.
+    """
+    columns = [dg.TableColumn(c.name, type=c.ch_type, description=c.doc or None) for c in schema.columns]
+    return {
+        "dagster/table_name": qualified_name(schema.name, database),
+        "dagster/column_schema": dg.TableSchema(columns=columns),
+    }
 
 
 def table_metadata(df: pd.DataFrame, days: list[dt.date], time_col: str | None = "ts") -> dict:

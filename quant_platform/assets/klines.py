@@ -4,7 +4,7 @@ import dagster as dg
 import numpy as np
 
 from quant_platform.assets import gate
-from quant_platform.assets.common import COLD_POOL, STORE_RETRY, table_metadata
+from quant_platform.assets.common import COLD_POOL, STORE_RETRY, cold_table_metadata, table_metadata
 from quant_platform.core.rollups import daily_klines
 from quant_platform.core.schema import KLINES_DAILY
 from quant_platform.partitions import calendar_name, daily_partitions, partition_days
@@ -19,6 +19,7 @@ from quant_platform.resources.clickhouse import ClickHouseResource
     pool=COLD_POOL,
     group_name="market_data",
     kinds={"clickhouse", "pandas"},
+    metadata=cold_table_metadata(KLINES_DAILY),
     description="Daily klines from each symbol's last snapshot (the exchange's day fields), with price "
     "limits; cross-checked against the sum of 1m bar volumes. Cold tier table `klines_daily`.",
 )
@@ -30,11 +31,7 @@ def klines_daily(context: dg.AssetExecutionContext, clickhouse: ClickHouseResour
             "klines_daily", gate.by_day(daily_klines(last), days), KLINES_DAILY, calendar_name()
         )
         klines = checked.clean
-        bar_volume = cold.query_df(
-            f"SELECT symbol, trade_date, sum(volume) AS bar_volume FROM {cold.table('bars_1m')} "
-            "WHERE trade_date >= {start:Date} AND trade_date <= {end:Date} GROUP BY symbol, trade_date",
-            {"start": days[0], "end": days[-1]},
-        )
+        bar_volume = cold.bar_volume(days[0], days[-1], freq="1m")
         gate.write(cold, KLINES_DAILY, checked, days)
     merged = klines.merge(bar_volume, on=["symbol", "trade_date"], how="left")
     mismatched = int((~np.isclose(merged["bar_volume"].fillna(-1), merged["volume"])).sum())

@@ -4,7 +4,13 @@ import dagster as dg
 import pandas as pd
 
 from quant_platform.assets import gate
-from quant_platform.assets.common import AS_OF_TAG, COLD_POOL, STORE_RETRY, table_metadata
+from quant_platform.assets.common import (
+    AS_OF_TAG,
+    COLD_POOL,
+    STORE_RETRY,
+    cold_table_metadata,
+    table_metadata,
+)
 from quant_platform.core.schema import RAW_QUOTES
 from quant_platform.partitions import calendar_name, daily_partitions, partition_days
 from quant_platform.resources.clickhouse import ClickHouseResource
@@ -19,6 +25,7 @@ from quant_platform.resources.market import MarketDataResource
     pool=COLD_POOL,
     group_name="market_data",
     kinds={"clickhouse", "pandas"},
+    metadata=cold_table_metadata(RAW_QUOTES),
     description="Level-1 snapshots (price, day OHLC, cumulative volume/amount, best bid/ask) per symbol. "
     "Cold tier table `raw_quotes`, one ClickHouse partition per trading day.",
 )

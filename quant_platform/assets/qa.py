@@ -10,7 +10,7 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
-from quant_platform.assets.common import COLD_POOL, STORE_RETRY
+from quant_platform.assets.common import COLD_POOL, STORE_RETRY, cold_table_metadata
 from quant_platform.core.schema import QA_METRICS
 from quant_platform.partitions import calendar_name, daily_partitions, partition_days
 from quant_platform.plots import markdown_image
@@ -48,6 +48,7 @@ def day_metrics(cold: ColdStore, day: dt.date, universe: list[str] | None) -> pd
     pool=COLD_POOL,
     group_name="quality",
     kinds={"clickhouse", "pandas"},
+    metadata=cold_table_metadata(QA_METRICS),
     description="Per-day QA metrics of quotes, 1m bars and klines (completeness, duplicates, quarantine "
     "by rule, outliers, stale prices, gaps). Cold tier table `qa_metrics`; UI: table, trend, plots.",
 )

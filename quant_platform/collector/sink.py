@@ -1,9 +1,10 @@
-"""The collector's cold-tier table and its micro-batch writer.
+"""The collector's micro-batch writer to the cold-tier table `crypto_ticks`.
 
-`crypto_ticks` holds every accepted tick: the RAW_QUOTES columns (volume as a float, crypto
-quantities are fractional), the feed's per-pair sequence number and the receive instant.
-`trade_date` is the UTC day (the 24/7 calendar). It is a separate table from `raw_quotes`, which
-the daily graph rewrites partition by partition: a re-run of a day there must not wipe ticks here.
+`crypto_ticks` (contract: `core.schema.CRYPTO_TICKS`, re-exported here) holds every accepted tick:
+the RAW_QUOTES columns (volume as a float, crypto quantities are fractional), the feed's per-pair
+sequence number and the receive instant. `trade_date` is the UTC day (the 24/7 calendar). It is a
+separate table from `raw_quotes`, which the daily graph rewrites partition by partition: a re-run of
+a day there must not wipe ticks here.
 
 No tick is written twice:
 1. the collector accepts each (symbol, seq) once per process (`state.PairState`);
@@ -20,33 +21,10 @@ import time
 
 import pandas as pd
 
-from quant_platform.core.schema import DATE, QUARANTINE, STR, TS, Column, TableSchema
+from quant_platform.core.schema import CRYPTO_TICKS, DATE, QUARANTINE, TS
 from quant_platform.storage.cold import ColdStore, is_embedded
 
 log = logging.getLogger(__name__)
-
-CRYPTO_TICKS = TableSchema(
-    name="crypto_ticks",
-    doc="Streaming ticks (one row per feed message); volume/amount cumulative over the feed's day.",
-    columns=(
-        Column("symbol", "LowCardinality(String)", STR, "Pair as the feed names it, e.g. BTC-USDT"),
-        Column("trade_date", "Date", DATE, "UTC day of ts (24/7 calendar)"),
-        Column("ts", "DateTime64(3, 'UTC')", TS, "Exchange event time"),
-        Column("seq", "UInt64", "int64", "Per-pair sequence number of the feed"),
-        Column("price", "Float64", "float64"),
-        Column("open", "Float64", "float64"),
-        Column("high", "Float64", "float64"),
-        Column("low", "Float64", "float64"),
-        Column("prev_close", "Float64", "float64"),
-        Column("volume", "Float64", "float64"),
-        Column("amount", "Float64", "float64"),
-        Column("bid", "Float64", "float64"),
-        Column("ask", "Float64", "float64"),
-        Column("received_at", "DateTime64(3, 'UTC')", TS, "When the collector received the message"),
-    ),
-    order_by=("symbol", "ts", "seq"),
-    engine="ReplacingMergeTree",
-)
 
 TICK_COLUMNS = CRYPTO_TICKS.names
 
@@ -120,19 +98,8 @@ class ColdSink:
 
     def _unseen(self, store: ColdStore, df: pd.DataFrame) -> pd.DataFrame:
         df = df.drop_duplicates(["symbol", "seq"], keep="first")
-        # A duplicate is the same message: same symbol, seq and ts, so the (symbol, ts) prefix of the
-        # sort key bounds the lookup to the batch's time range instead of the whole table.
-        existing = store.query_df(
-            f"SELECT symbol, seq FROM {store.table(CRYPTO_TICKS.name)} "
-            "WHERE symbol IN {symbols:Array(String)} AND ts >= {t0:DateTime64(3, 'UTC')} "
-            "AND ts <= {t1:DateTime64(3, 'UTC')} AND seq >= {lo:UInt64} AND seq <= {hi:UInt64}",
-            {
-                "symbols": sorted(df["symbol"].unique()),
-                "t0": df["ts"].min().to_pydatetime(),
-                "t1": df["ts"].max().to_pydatetime(),
-                "lo": int(df["seq"].min()),
-                "hi": int(df["seq"].max()),
-            },
+        existing = store.tick_seqs(
+            df["symbol"].unique(), df["ts"].min(), df["ts"].max(), df["seq"].min(), df["seq"].max()
         )
         if existing.empty:
             return df
@@ -143,28 +110,14 @@ class ColdSink:
     def high_water(self, symbols: list[str] | None = None) -> dict[str, int]:
         """Highest stored seq per symbol (where a restarted collector resumes)."""
         try:
-            store = self._open()
-            sql = f"SELECT symbol, max(seq) AS seq FROM {store.table(CRYPTO_TICKS.name)}"
-            params = {}
-            if symbols is not None:
-                sql += " WHERE symbol IN {symbols:Array(String)}"
-                params["symbols"] = list(symbols)
-            df = store.query_df(sql + " GROUP BY symbol", params)
+            return self._open().max_tick_seqs(symbols)
         finally:
             self._release()
-        if df.empty:
-            return {}
-        return {str(s): int(q) for s, q in zip(df["symbol"], df["seq"], strict=True)}
 
     def count(self, final: bool = True) -> int:
         """Rows in the table (`FINAL`: after collapsing duplicates)."""
         try:
-            store = self._open()
-            return int(
-                store.client.command(
-                    f"SELECT count() FROM {store.table(CRYPTO_TICKS.name)}{' FINAL' if final else ''}"
-                )
-            )
+            return self._open().count_ticks(final=final)
         finally:
             self._release()
 

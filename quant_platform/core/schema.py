@@ -211,6 +211,72 @@ BACKTEST_TRADES = TableSchema(
     partition_by=None,
 )
 
+# Per-symbol statistics of `backtest.run` / `backtest.grid` that are stored for every combination of
+# a grid search (`grid.evaluate` re-exports them as `METRICS`).
+GRID_METRICS: tuple[str, ...] = (
+    "total_return",
+    "cagr",
+    "annual_volatility",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "calmar",
+    "num_trades",
+    "win_rate",
+    "exposure",
+    "final_equity",
+    "buy_and_hold_return",
+    "profit_factor",
+    "commissions",
+    "stamp_duty",
+    "open_trades",
+)
+
+GRID_RESULTS = TableSchema(
+    name="grid_search_results",
+    doc="Every evaluated combination of a grid search, ranked by its objective. symbol '*' is the mean "
+    "over symbols, the row the ranking uses; per-symbol rows carry their combination's rank.",
+    columns=(
+        Column("request_id", "String", STR, "Grid request id (warm tier grid_requests)"),
+        Column("rank", "UInt32", "uint32", "1 = best combination by the objective"),
+        Column("combo_id", "UInt32", "uint32", "Index of the combination in the cartesian product"),
+        Column("symbol", "LowCardinality(String)", STR, "'*' = mean over symbols"),
+        Column("params", "String", STR, "The combination's full parameter set as JSON"),
+        Column("objective", "Float64", "float64", "Value of the request's objective"),
+        *(Column(m, "Float64", "float64") for m in GRID_METRICS),
+        Column("created_at", "DateTime64(3, 'UTC')", TS),
+    ),
+    order_by=("request_id", "rank", "symbol"),
+    partition_by=None,
+)
+
+# The streaming collector's table. Separate from `raw_quotes`, which the daily graph rewrites
+# partition by partition: a re-run of a day there must not wipe ticks here. Volume is a float
+# (crypto quantities are fractional); the ReplacingMergeTree collapses a tick written twice.
+CRYPTO_TICKS = TableSchema(
+    name="crypto_ticks",
+    doc="Streaming ticks (one row per feed message); volume/amount cumulative over the feed's day.",
+    columns=(
+        Column("symbol", "LowCardinality(String)", STR, "Pair as the feed names it, e.g. BTC-USDT"),
+        Column("trade_date", "Date", DATE, "UTC day of ts (24/7 calendar)"),
+        Column("ts", "DateTime64(3, 'UTC')", TS, "Exchange event time"),
+        Column("seq", "UInt64", "int64", "Per-pair sequence number of the feed"),
+        Column("price", "Float64", "float64"),
+        Column("open", "Float64", "float64"),
+        Column("high", "Float64", "float64"),
+        Column("low", "Float64", "float64"),
+        Column("prev_close", "Float64", "float64"),
+        Column("volume", "Float64", "float64"),
+        Column("amount", "Float64", "float64"),
+        Column("bid", "Float64", "float64"),
+        Column("ask", "Float64", "float64"),
+        Column("received_at", "DateTime64(3, 'UTC')", TS, "When the collector received the message"),
+    ),
+    order_by=("symbol", "ts", "seq"),
+    engine="ReplacingMergeTree",
+)
+
+# Every table of the cold tier, by name: `ColdStore.ensure_schema` creates them all, reads look them up here.
 COLD_TABLES: dict[str, TableSchema] = {
     s.name: s
     for s in (
@@ -223,5 +289,7 @@ COLD_TABLES: dict[str, TableSchema] = {
         QUARANTINE,
         BACKTEST_EQUITY,
         BACKTEST_TRADES,
+        GRID_RESULTS,
+        CRYPTO_TICKS,
     )
 }

@@ -26,48 +26,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quant_platform.core.schema import STR, TS, Column, TableSchema
+from quant_platform.core.schema import GRID_METRICS, GRID_RESULTS
 from quant_platform.grid.spec import GridSpec
 
 AGGREGATE = "*"
 
-# Per-symbol statistics of `backtest.run` / `backtest.grid` that are stored for every combination.
-METRICS: tuple[str, ...] = (
-    "total_return",
-    "cagr",
-    "annual_volatility",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "calmar",
-    "num_trades",
-    "win_rate",
-    "exposure",
-    "final_equity",
-    "buy_and_hold_return",
-    "profit_factor",
-    "commissions",
-    "stamp_duty",
-    "open_trades",
-)
-
-GRID_RESULTS = TableSchema(
-    name="grid_search_results",
-    doc="Every evaluated combination of a grid search, ranked by its objective. symbol '*' is the mean "
-    "over symbols, the row the ranking uses; per-symbol rows carry their combination's rank.",
-    columns=(
-        Column("request_id", "String", STR, "Grid request id (warm tier grid_requests)"),
-        Column("rank", "UInt32", "uint32", "1 = best combination by the objective"),
-        Column("combo_id", "UInt32", "uint32", "Index of the combination in the cartesian product"),
-        Column("symbol", "LowCardinality(String)", STR, "'*' = mean over symbols"),
-        Column("params", "String", STR, "The combination's full parameter set as JSON"),
-        Column("objective", "Float64", "float64", "Value of the request's objective"),
-        *(Column(m, "Float64", "float64") for m in METRICS),
-        Column("created_at", "DateTime64(3, 'UTC')", TS),
-    ),
-    order_by=("request_id", "rank", "symbol"),
-    partition_by=None,
-)
+# The table's contract and the stored statistics live with every other cold table in `core.schema`;
+# re-exported here under their old names.
+METRICS: tuple[str, ...] = GRID_METRICS
 
 # Default batching: enough work per batch to amortise a step's overhead (milliseconds in process,
 # about a second with a SQLite event log, seconds for a subprocess or a Celery task), and at most
@@ -329,46 +295,27 @@ def results_frame(request_id: str, rows: pd.DataFrame, ranked: pd.DataFrame, obj
     return GRID_RESULTS.conform(pd.concat([top, per_frame], ignore_index=True))
 
 
+# The queries are `ColdStore` methods; these wrappers keep the module's old entry points.
+
+
 def ensure_table(cold: Any) -> None:
-    cold.client.command(cold.create_table_sql(GRID_RESULTS))
+    cold.ensure_schema([GRID_RESULTS])
 
 
 def write_results(cold: Any, request_id: str, frame: pd.DataFrame) -> int:
     """Replace the request's rows (a retried write never duplicates them) and return rows written."""
-    ensure_table(cold)
-    table = cold.table(GRID_RESULTS.name)
-    existing = cold.client.command(
-        f"SELECT count() FROM {table} WHERE request_id = {{rid:String}}", parameters={"rid": request_id}
-    )
-    if int(existing or 0):
-        delete_results(cold, request_id)
-    return cold.append(GRID_RESULTS, frame)
+    return cold.write_grid_results(request_id, frame)
 
 
 def delete_results(cold: Any, request_id: str) -> None:
-    ensure_table(cold)
-    cold.client.command(
-        f"DELETE FROM {cold.table(GRID_RESULTS.name)} WHERE request_id = {{rid:String}}",
-        parameters={"rid": request_id},
-    )
+    cold.delete_grid_results(request_id)
 
 
 def read_results(
     cold: Any, request_id: str, *, top: int | None = None, per_symbol: bool = False
 ) -> pd.DataFrame:
     """A request's ranked combinations ('*' rows), best first; `per_symbol` adds every symbol's row."""
-    ensure_table(cold)
-    where = "request_id = {rid:String}" + ("" if per_symbol else " AND symbol = '*'")
-    params: dict[str, Any] = {"rid": request_id}
-    sql = (
-        f"SELECT {', '.join(GRID_RESULTS.names)} FROM {cold.table(GRID_RESULTS.name)} WHERE {where} "
-        "ORDER BY rank, symbol = '*' DESC, symbol"
-    )
-    if top is not None:
-        sql += " LIMIT {top:UInt32}"
-        params["top"] = int(top)
-    df = cold.query_df(sql, params)
-    return GRID_RESULTS.conform(df) if len(df) else GRID_RESULTS.empty()
+    return cold.grid_results(request_id, top=top, per_symbol=per_symbol)
 
 
 # --------------------------------------------------------------------------------------------- plots

@@ -25,7 +25,15 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
-from quant_platform.core.schema import COLD_TABLES, TableSchema
+from quant_platform.core.schema import (
+    BAR_SCHEMAS,
+    COLD_TABLES,
+    CRYPTO_TICKS,
+    GRID_RESULTS,
+    KLINES_DAILY,
+    RAW_QUOTES,
+    TableSchema,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +44,7 @@ SCOPED_PARTITION = "(table_name, trade_date)"
 # thousands of parts, and ClickHouse pays per part on every query. partition expression -> id of a day:
 PERIODS = {"toYear(trade_date)": lambda d: d.year, "toYYYYMM(trade_date)": lambda d: d.year * 100 + d.month}
 DAYS_PER_INSERT = 50  # ClickHouse refuses inserts touching more than 100 partitions at once
+DEFAULT_DATABASE = "quant"
 
 
 class ColdStoreError(RuntimeError):
@@ -50,6 +59,11 @@ def _ident(name: str) -> str:
     if not _IDENT.match(name):
         raise ValueError(f"not a valid identifier: {name!r}")
     return name
+
+
+def qualified_name(name: str, database: str = DEFAULT_DATABASE) -> str:
+    """`database.table`: how the cold store names table `name` in its queries."""
+    return f"{_ident(database)}.{_ident(name)}"
 
 
 def redact(dsn: str) -> str:
@@ -95,7 +109,8 @@ def _holder_of(path: str) -> str:
 
 
 class ColdStore:
-    """Columnar store for quotes, bars, klines, QA metrics, quarantine and backtest outputs.
+    """Columnar store for quotes, bars, klines, QA metrics, quarantine, backtest outputs, grid search
+    results and the collector's ticks. Every query of the cold tier is a method here.
 
     Example:
         >>> with ColdStore("chdb:///tmp/qp-doc") as cold:      # doctest: +SKIP
@@ -103,7 +118,7 @@ class ColdStore:
         ...     cold.read_table("klines_daily", start="2024-10-08", end="2024-10-08")
     """
 
-    def __init__(self, dsn: str, database: str = "quant", lock_timeout: float = 5.0) -> None:
+    def __init__(self, dsn: str, database: str = DEFAULT_DATABASE, lock_timeout: float = 5.0) -> None:
         self.dsn = dsn
         self.database = _ident(database)
         self.lock_timeout = lock_timeout
@@ -178,7 +193,7 @@ class ColdStore:
 
     # -- schema -------------------------------------------------------------------------------
     def table(self, name: str) -> str:
-        return f"{self.database}.{_ident(name)}"
+        return qualified_name(name, self.database)
 
     def create_table_sql(self, schema: TableSchema, name: str | None = None) -> str:
         cols = ",\n  ".join(f"{c.name} {c.ch_type}" for c in schema.columns)
@@ -384,3 +399,134 @@ class ColdStore:
             parameters={"db": self.database, "mark": STAGE_MARK},
         ).result_rows
         return {name: int(n or 0) for name, n in rows}
+
+    # -- market data queries ---------------------------------------------------------------
+    def latest_quotes(self, symbols: Sequence[str], lookback_days: int = 31) -> pd.DataFrame:
+        """The newest `raw_quotes` snapshot of each of `symbols` (RAW_QUOTES columns).
+
+        Only the last `lookback_days` before the newest trading day of these symbols are scanned, not
+        the whole history; a symbol without a snapshot in that window is absent from the result.
+        """
+        table = self.table(RAW_QUOTES.name)
+        in_symbols = "symbol IN {symbols:Array(String)}"
+        df = self.query_df(
+            f"SELECT {', '.join(RAW_QUOTES.names)} FROM {table} WHERE {in_symbols} "
+            f"AND trade_date >= (SELECT max(trade_date) FROM {table} WHERE {in_symbols}) - {{days:UInt32}} "
+            "ORDER BY ts DESC LIMIT 1 BY symbol",
+            {"symbols": list(symbols), "days": int(lookback_days)},
+        )
+        return RAW_QUOTES.conform(df) if len(df) else RAW_QUOTES.empty()
+
+    def kline_days(self, limit: int) -> pd.DataFrame:
+        """The newest `limit` trading days that have `klines_daily` rows, newest first (`trade_date`)."""
+        return self.query_df(
+            f"SELECT DISTINCT trade_date FROM {self.table(KLINES_DAILY.name)} ORDER BY trade_date DESC "
+            "LIMIT {n:UInt32}",
+            {"n": int(limit)},
+        )
+
+    def bar_volume(self, start: dt.date | str, end: dt.date | str, freq: str = "1m") -> pd.DataFrame:
+        """Shares traded per symbol and trading day in [start, end], summed over `freq` bars.
+
+        Columns symbol, trade_date, bar_volume; one row per (symbol, day) that has bars, unordered.
+        """
+        table = self.table(BAR_SCHEMAS[freq].name)
+        return self.query_df(
+            f"SELECT symbol, trade_date, sum(volume) AS bar_volume FROM {table} "
+            "WHERE trade_date >= {start:Date} AND trade_date <= {end:Date} GROUP BY symbol, trade_date",
+            {"start": pd.Timestamp(start).date(), "end": pd.Timestamp(end).date()},
+        )
+
+    # -- grid search results ---------------------------------------------------------------
+    def _create(self, schema: TableSchema) -> None:
+        """Create `schema`'s table if it is missing (for callers that did not run `ensure_schema`)."""
+        self.client.command(self.create_table_sql(schema))
+
+    def write_grid_results(self, request_id: str, frame: pd.DataFrame) -> int:
+        """Make `frame` the rows of grid request `request_id` in `grid_search_results`.
+
+        The request's earlier rows are deleted first, so a retried write never duplicates them.
+        Returns the rows written.
+        """
+        self._create(GRID_RESULTS)
+        existing = self.client.command(
+            f"SELECT count() FROM {self.table(GRID_RESULTS.name)} WHERE request_id = {{rid:String}}",
+            parameters={"rid": request_id},
+        )
+        if int(existing or 0):
+            self.delete_grid_results(request_id)
+        return self.append(GRID_RESULTS, frame)
+
+    def delete_grid_results(self, request_id: str) -> None:
+        """Remove every row of grid request `request_id` (a failed or cancelled write's output)."""
+        self._create(GRID_RESULTS)
+        self.client.command(
+            f"DELETE FROM {self.table(GRID_RESULTS.name)} WHERE request_id = {{rid:String}}",
+            parameters={"rid": request_id},
+        )
+
+    def grid_results(
+        self, request_id: str, *, top: int | None = None, per_symbol: bool = False
+    ) -> pd.DataFrame:
+        """A grid request's ranked combinations (symbol '*' rows), best first, GRID_RESULTS columns.
+
+        `top` keeps the best `top` rows; `per_symbol` adds every symbol's row after its
+        combination's '*' row.
+        """
+        self._create(GRID_RESULTS)
+        where = "request_id = {rid:String}" + ("" if per_symbol else " AND symbol = '*'")
+        params: dict = {"rid": request_id}
+        sql = (
+            f"SELECT {', '.join(GRID_RESULTS.names)} FROM {self.table(GRID_RESULTS.name)} WHERE {where} "
+            "ORDER BY rank, symbol = '*' DESC, symbol"
+        )
+        if top is not None:
+            sql += " LIMIT {top:UInt32}"
+            params["top"] = int(top)
+        df = self.query_df(sql, params)
+        return GRID_RESULTS.conform(df) if len(df) else GRID_RESULTS.empty()
+
+    # -- collector ticks -------------------------------------------------------------------
+    def tick_seqs(
+        self,
+        symbols: Sequence[str],
+        start: dt.datetime | pd.Timestamp,
+        end: dt.datetime | pd.Timestamp,
+        min_seq: int,
+        max_seq: int,
+    ) -> pd.DataFrame:
+        """(symbol, seq) of the stored `crypto_ticks` of `symbols` with ts in [start, end] and seq in
+        [min_seq, max_seq]: the ticks of a batch that are already in the table.
+
+        A duplicate is the same message (same symbol, seq and ts), so the ts bounds let the (symbol,
+        ts) prefix of the sort key limit the lookup to the batch's time range.
+        """
+        return self.query_df(
+            f"SELECT symbol, seq FROM {self.table(CRYPTO_TICKS.name)} "
+            "WHERE symbol IN {symbols:Array(String)} AND ts >= {t0:DateTime64(3, 'UTC')} "
+            "AND ts <= {t1:DateTime64(3, 'UTC')} AND seq >= {lo:UInt64} AND seq <= {hi:UInt64}",
+            {
+                "symbols": sorted(symbols),
+                "t0": pd.Timestamp(start).to_pydatetime(),
+                "t1": pd.Timestamp(end).to_pydatetime(),
+                "lo": int(min_seq),
+                "hi": int(max_seq),
+            },
+        )
+
+    def max_tick_seqs(self, symbols: Sequence[str] | None = None) -> dict[str, int]:
+        """Highest stored `crypto_ticks` seq per symbol (all symbols, or only `symbols`)."""
+        sql = f"SELECT symbol, max(seq) AS seq FROM {self.table(CRYPTO_TICKS.name)}"
+        params: dict = {}
+        if symbols is not None:
+            sql += " WHERE symbol IN {symbols:Array(String)}"
+            params["symbols"] = list(symbols)
+        df = self.query_df(sql + " GROUP BY symbol", params)
+        if df.empty:
+            return {}
+        return {str(s): int(q) for s, q in zip(df["symbol"], df["seq"], strict=True)}
+
+    def count_ticks(self, final: bool = True) -> int:
+        """Rows in `crypto_ticks`; `final` counts after collapsing duplicates (`FINAL`)."""
+        suffix = " FINAL" if final else ""
+        return int(self.client.command(f"SELECT count() FROM {self.table(CRYPTO_TICKS.name)}{suffix}"))

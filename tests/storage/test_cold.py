@@ -1,4 +1,5 @@
-"""Cold tier on the embedded ClickHouse (chdb): partition replacement, reads, the one-process lock."""
+"""Cold tier on the embedded ClickHouse (chdb): partition replacement, reads, the one-process lock, and
+the named queries of quotes, klines, bars, grid search results and collector ticks."""
 
 import datetime as dt
 import subprocess
@@ -8,7 +9,15 @@ import textwrap
 import pandas as pd
 import pytest
 
-from quant_platform.core.schema import KLINES_DAILY, RAW_QUOTES
+from quant_platform.core.schema import (
+    BARS_1M,
+    COLD_TABLES,
+    CRYPTO_TICKS,
+    GRID_METRICS,
+    GRID_RESULTS,
+    KLINES_DAILY,
+    RAW_QUOTES,
+)
 from quant_platform.sources.synthetic import SyntheticMarket
 from quant_platform.storage.cold import ColdStore, ColdStoreLocked, redact
 
@@ -143,3 +152,179 @@ def test_yearly_tables_replace_only_the_days_written(cold):
     assert cold.count_by_day("klines_daily", [D1, D2]) == {D1: len(k1), D2: len(k2)}
     cold.replace_partitions(KLINES_DAILY, KLINES_DAILY.empty(), [D1, D2])
     assert cold.count_by_day("klines_daily", [D1, D2]) == {D1: 0, D2: 0}
+
+
+def test_ensure_schema_creates_every_registered_table(cold):
+    assert set(COLD_TABLES) <= set(cold.row_counts())
+    assert {"grid_search_results", "crypto_ticks"} <= set(COLD_TABLES)
+
+
+# -- named queries -----------------------------------------------------------------------------------
+
+
+def test_latest_quotes_is_the_newest_snapshot_per_symbol(cold, quotes):
+    cold.replace_partitions(RAW_QUOTES, quotes, [D1, D2])
+    a, b = sorted(quotes["symbol"].unique())[:2]
+    latest = cold.latest_quotes([a, b, "NOPE.SH"])
+    expected = (
+        quotes[quotes["symbol"].isin([a, b])]
+        .sort_values("ts")
+        .groupby("symbol")
+        .tail(1)
+        .sort_values("symbol")
+    )
+    assert list(latest.columns) == RAW_QUOTES.names
+    pd.testing.assert_frame_equal(
+        latest.sort_values("symbol").reset_index(drop=True),
+        expected.reset_index(drop=True),
+        check_dtype=False,
+    )
+    assert cold.latest_quotes(["x' OR 1=1 --"]).empty
+
+
+def test_latest_quotes_scans_only_the_lookback_window(cold, quotes):
+    a, b = sorted(quotes["symbol"].unique())[:2]
+    only_d1 = quotes[quotes["symbol"] == b].copy()
+    only_d1 = only_d1[only_d1["trade_date"] == pd.Timestamp(D1)]
+    both = pd.concat([quotes[quotes["symbol"] == a], only_d1], ignore_index=True)
+    cold.replace_partitions(RAW_QUOTES, both, [D1, D2])
+    gap = (D2 - D1).days  # b's newest day is `gap` days before the newest day of [a, b]
+    assert set(cold.latest_quotes([a, b])["symbol"]) == {a, b}  # default: a month
+    assert set(cold.latest_quotes([a, b], lookback_days=gap)["symbol"]) == {a, b}
+    assert set(cold.latest_quotes([a, b], lookback_days=gap - 1)["symbol"]) == {a}
+
+
+def test_kline_days_newest_first(cold):
+    assert cold.kline_days(5).empty
+    m = SyntheticMarket(n_symbols=3)
+    cold.replace_partitions(
+        KLINES_DAILY, pd.concat([m.fetch_daily_bars(D1), m.fetch_daily_bars(D2)]), [D1, D2]
+    )
+    days = cold.kline_days(5)
+    assert list(days.columns) == ["trade_date"]
+    assert list(days["trade_date"]) == [pd.Timestamp(D2), pd.Timestamp(D1)]
+    assert list(cold.kline_days(1)["trade_date"]) == [pd.Timestamp(D2)]
+
+
+def _bars(rows):
+    """BARS_1M rows from (symbol, day, minute after 01:30 UTC, volume)."""
+    frame = pd.DataFrame(
+        [
+            {
+                "symbol": sym,
+                "trade_date": pd.Timestamp(day),
+                "ts": pd.Timestamp(day, tz="UTC") + pd.Timedelta(hours=1, minutes=30 + minute),
+                "open": 10.0,
+                "high": 10.0,
+                "low": 10.0,
+                "close": 10.0,
+                "volume": volume,
+                "amount": 10.0 * volume,
+                "change_rate": 0.0,
+            }
+            for sym, day, minute, volume in rows
+        ]
+    )
+    return BARS_1M.conform(frame)
+
+
+def test_bar_volume_sums_per_symbol_and_day(cold):
+    d0 = dt.date(2024, 9, 27)
+    rows = [("A", D1, 1, 100), ("A", D1, 2, 250), ("B", D1, 1, 7), ("A", D2, 1, 40), ("A", d0, 1, 999)]
+    cold.replace_partitions(BARS_1M, _bars(rows), [d0, D1, D2])
+    got = cold.bar_volume(D1, D2).sort_values(["trade_date", "symbol"]).reset_index(drop=True)
+    assert list(got.columns) == ["symbol", "trade_date", "bar_volume"]
+    assert got.values.tolist() == [
+        ["A", pd.Timestamp(D1), 350],
+        ["B", pd.Timestamp(D1), 7],
+        ["A", pd.Timestamp(D2), 40],
+    ]
+    assert cold.bar_volume(D2, D2, freq="5m").empty
+
+
+def _grid_frame(request_id, combos=3, symbols=("A", "B")):
+    """GRID_RESULTS rows: a '*' row and one row per symbol for each combination; rank 1 = combo 0."""
+    rows = []
+    for rank in range(1, combos + 1):
+        for sym in ("*", *symbols):
+            rows.append(
+                {
+                    "request_id": request_id,
+                    "rank": rank,
+                    "combo_id": rank - 1,
+                    "symbol": sym,
+                    "params": f'{{"fast": {rank}}}',
+                    "objective": 1.0 / rank,
+                    **dict.fromkeys(GRID_METRICS, 0.5),
+                    "created_at": pd.Timestamp("2024-10-08 08:00", tz="UTC"),
+                }
+            )
+    return GRID_RESULTS.conform(pd.DataFrame(rows))
+
+
+def test_grid_results_write_read_delete(cold):
+    frame = _grid_frame("r1")
+    assert cold.write_grid_results("r1", frame) == len(frame) == 9
+    assert cold.write_grid_results("r1", frame) == 9  # a retried write replaces, never duplicates
+    cold.write_grid_results("r2", _grid_frame("r2", combos=1))
+    best = cold.grid_results("r1")
+    assert list(best.columns) == GRID_RESULTS.names
+    assert list(best["rank"]) == [1, 2, 3] and set(best["symbol"]) == {"*"}
+    assert list(cold.grid_results("r1", top=2)["rank"]) == [1, 2]
+    every = cold.grid_results("r1", per_symbol=True)
+    assert list(zip(every["rank"], every["symbol"], strict=True)) == [
+        (r, s) for r in (1, 2, 3) for s in ("*", "A", "B")
+    ]
+    assert len(cold.grid_results("x' OR 1=1 --")) == 0
+    cold.delete_grid_results("r1")
+    assert cold.grid_results("r1", per_symbol=True).empty
+    assert len(cold.grid_results("r2", per_symbol=True)) == 3
+
+
+def test_grid_results_need_no_ensure_schema(chdb_dsn):
+    with ColdStore(chdb_dsn) as store:  # a store that never ran ensure_schema
+        assert store.grid_results("r1").empty
+        store.delete_grid_results("r1")
+        assert store.write_grid_results("r1", _grid_frame("r1", combos=1)) == 3
+
+
+def _ticks(rows):
+    """CRYPTO_TICKS rows from (symbol, seq, seconds after 2024-10-08 00:00 UTC)."""
+    t0 = pd.Timestamp("2024-10-08", tz="UTC")
+    frame = pd.DataFrame(
+        [
+            {
+                "symbol": sym,
+                "trade_date": pd.Timestamp("2024-10-08"),
+                "ts": t0 + pd.Timedelta(seconds=sec),
+                "seq": seq,
+                **dict.fromkeys(["price", "open", "high", "low", "prev_close", "bid", "ask"], 100.0),
+                "volume": 1.5,
+                "amount": 150.0,
+                "received_at": t0 + pd.Timedelta(seconds=sec + 1),
+            }
+            for sym, seq, sec in rows
+        ]
+    )
+    return CRYPTO_TICKS.conform(frame)
+
+
+def test_tick_queries(cold):
+    assert cold.count_ticks() == 0 and cold.max_tick_seqs() == {}
+    cold.append(CRYPTO_TICKS, _ticks([("A", 1, 1), ("A", 2, 2), ("A", 3, 3), ("B", 1, 1), ("B", 2, 2)]))
+    cold.append(CRYPTO_TICKS, _ticks([("A", 3, 3)]))  # the same message written twice
+    assert cold.count_ticks(final=False) == 6
+    assert cold.count_ticks() == 5  # FINAL collapses the duplicate
+    assert cold.max_tick_seqs() == {"A": 3, "B": 2}
+    assert cold.max_tick_seqs(["B", "C"]) == {"B": 2}
+    t0 = pd.Timestamp("2024-10-08", tz="UTC")
+    seen = cold.tick_seqs(["A", "B"], t0 + pd.Timedelta(seconds=2), t0 + pd.Timedelta(seconds=3), 0, 10)
+    assert sorted(zip(seen["symbol"], seen["seq"].astype(int), strict=True)) == [
+        ("A", 2),
+        ("A", 3),
+        ("A", 3),
+        ("B", 2),
+    ]
+    bounded = cold.tick_seqs(["A"], t0, t0 + pd.Timedelta(seconds=9), 2, 2)
+    assert list(bounded["seq"]) == [2]
+    assert cold.tick_seqs(["C"], t0, t0 + pd.Timedelta(seconds=9), 0, 10).empty
