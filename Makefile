@@ -2,13 +2,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-export QP_HOME ?= $(CURDIR)/.qp
+# The same default as the CLI, so `make ui` shows what a plain `quant-platform run` wrote.
+export QP_HOME ?= $(HOME)/.quant-platform
 export DAGSTER_HOME ?= $(QP_HOME)/dagster
 START ?= 2024-08-01
 END ?= 2024-10-31
 SYMBOLS ?= 50
 
-.PHONY: install run test ui lint format bench clean services
+.PHONY: install run test ui lint format bench clean clean-data services
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,5 +47,8 @@ bench: install
 services:  ## Start Redis, MariaDB and PostgreSQL on loopback if needed and create the test databases
 	bash .ci/services.sh
 
-clean:
+clean:  ## Remove the virtualenv and caches (keeps your data under QP_HOME)
+	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+clean-data:  ## Delete the embedded stores and the Dagster instance under QP_HOME
 	rm -rf $(QP_HOME)

@@ -72,7 +72,7 @@ def _trading_days_or_exit(start: str, end: str, max_days: int | None = None):
     try:
         return trading_days(start, end, max_days=max_days)
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -131,24 +131,40 @@ def run(
             )
     _summary(days, symbols, result)
     if not result.success:
-        console.print(f"[red]run {result.failed[0]} failed[/red]: open the UI (make ui) for its logs.")
+        from quant_platform.runner import first_error
+
+        failed = result.failed[0]
+        error = first_error(instance, failed) or "see its logs"
+        console.print(f"[red]run {failed} failed[/red]: {error}", soft_wrap=True)
+        console.print(f"logs: {_ui_hint()}")
         raise typer.Exit(1)
 
 
+def _ui_hint() -> str:
+    return (
+        f"make ui (or DAGSTER_HOME={settings().dagster_home} dagster dev -w workspace.yaml), "
+        "then open http://127.0.0.1:3000"
+    )
+
+
 def _summary(days, symbols: int, result) -> None:
-    from quant_platform.storage.cold import ColdStore
+    from quant_platform.storage.cold import ColdStore, ColdStoreError
 
     stores = StoreSettings.from_env()
     table = Table(title=f"{len(days)} trading days {days[0]} .. {days[-1]}, {symbols} symbols")
     table.add_column("asset / table")
     table.add_column("rows in range", justify="right")
-    with ColdStore(stores.clickhouse_dsn) as cold:
-        for name in ("raw_quotes", "bars_1m", "bars_5m", "bars_15m", "klines_daily", "qa_metrics"):
-            counts = cold.count_by_day(name, days)
-            table.add_row(name, f"{sum(counts.values()):,}")
-        quarantined = cold.count_by_day("quarantine", days)
-        table.add_row("quarantine", f"{sum(quarantined.values()):,}")
-    console.print(table)
+    try:
+        with ColdStore(stores.clickhouse_dsn) as cold:
+            cold.ensure_schema()  # a run that failed early may have created no table yet
+            for name in ("raw_quotes", "bars_1m", "bars_5m", "bars_15m", "klines_daily", "qa_metrics"):
+                counts = cold.count_by_day(name, days)
+                table.add_row(name, f"{sum(counts.values()):,}")
+            quarantined = cold.count_by_day("quarantine", days)
+            table.add_row("quarantine", f"{sum(quarantined.values()):,}")
+        console.print(table)
+    except ColdStoreError as exc:  # e.g. held by another process: the run's own result comes first
+        console.print(f"(could not count rows: {exc})", soft_wrap=True)
     try:
         from quant_platform.client import Client
 
@@ -166,7 +182,7 @@ def _summary(days, symbols: int, result) -> None:
     console.print(f"runs: {', '.join(r[:8] for r in result.run_ids)}")
     console.print(f"data: ClickHouse {stores.clickhouse_dsn}")
     console.print(f"Dagster instance: {settings().dagster_home}")
-    console.print("UI: [bold]make ui[/bold] then open http://127.0.0.1:3000 (Assets -> lineage, partitions)")
+    console.print(f"UI: {_ui_hint()} (Assets -> lineage, partitions)", soft_wrap=True)
 
 
 @app.command()

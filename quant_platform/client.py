@@ -111,9 +111,13 @@ class Client:
     @property
     def hot(self):
         if self._hot is None:
-            from quant_platform.storage.hot import ResilientHotStore, hot_store_from_url
+            from quant_platform.settings import settings
+            from quant_platform.storage.hot import ResilientHotStore, TTLPolicy, hot_store_from_url
 
-            self._hot = ResilientHotStore(hot_store_from_url(self.redis_url), self._cold_latest_quotes)
+            self._hot = ResilientHotStore(
+                hot_store_from_url(self.redis_url, ttl=TTLPolicy(settings().calendar)),
+                self._cold_latest_quotes,
+            )
         return self._hot
 
     # -- market data --------------------------------------------------------------------------

@@ -93,5 +93,19 @@ def run_job(
     )
 
 
+def first_error(instance: dg.DagsterInstance, run_id: str) -> str | None:
+    """The first step failure of a run (`step: error`), or its run failure: what went wrong first,
+    not a follow-on error of a later step or of whoever read the half-written result."""
+    wanted = {dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE}
+    for record in instance.get_records_for_run(run_id, of_type=wanted, limit=1000).records:
+        event = record.event_log_entry.dagster_event
+        if event is None:
+            continue
+        error = getattr(event.event_specific_data, "error", None)
+        text = error.message.strip().splitlines()[0] if error is not None and error.message else event.message
+        return f"{event.step_key}: {text}" if event.step_key else (text or "")
+    return None
+
+
 def _quiet(log_level: str) -> dict:
     return {"loggers": {"console": {"config": {"log_level": log_level}}}}

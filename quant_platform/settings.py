@@ -30,7 +30,7 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ("QP_DEPLOYMENT", LOCAL, "`local` (embedded stores, in-process executor) or `prod` (servers)"),
     (
         "QP_HOME",
-        "~/.quant-platform (`.qp/` under `make`)",
+        "~/.quant-platform",
         "where embedded stores, the Dagster instance and drops live",
     ),
     ("DAGSTER_HOME", "$QP_HOME/dagster", "the Dagster instance (runs, events, schedules)"),

@@ -230,13 +230,12 @@ def results_command(
     top: int = typer.Option(10, min=1, help="Best N combinations"),
 ) -> None:
     """The best combinations of a finished grid request (reads the cold tier)."""
-    from quant_platform.grid.evaluate import read_results
     from quant_platform.settings import StoreSettings
     from quant_platform.storage.cold import ColdStore, ColdStoreError
 
     try:
         with ColdStore(StoreSettings.from_env().clickhouse_dsn) as cold:
-            df = read_results(cold, request_id, top=top)
+            df = cold.grid_results(request_id, top=top)
     except ColdStoreError as exc:
         raise _fail(str(exc), 1) from None
     if df.empty:

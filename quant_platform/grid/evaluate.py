@@ -295,29 +295,6 @@ def results_frame(request_id: str, rows: pd.DataFrame, ranked: pd.DataFrame, obj
     return GRID_RESULTS.conform(pd.concat([top, per_frame], ignore_index=True))
 
 
-# The queries are `ColdStore` methods; these wrappers keep the module's old entry points.
-
-
-def ensure_table(cold: Any) -> None:
-    cold.ensure_schema([GRID_RESULTS])
-
-
-def write_results(cold: Any, request_id: str, frame: pd.DataFrame) -> int:
-    """Replace the request's rows (a retried write never duplicates them) and return rows written."""
-    return cold.write_grid_results(request_id, frame)
-
-
-def delete_results(cold: Any, request_id: str) -> None:
-    cold.delete_grid_results(request_id)
-
-
-def read_results(
-    cold: Any, request_id: str, *, top: int | None = None, per_symbol: bool = False
-) -> pd.DataFrame:
-    """A request's ranked combinations ('*' rows), best first; `per_symbol` adds every symbol's row."""
-    return cold.grid_results(request_id, top=top, per_symbol=per_symbol)
-
-
 # --------------------------------------------------------------------------------------------- plots
 
 

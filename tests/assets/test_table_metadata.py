@@ -21,10 +21,8 @@ EXPECTED = {
     "klines_daily": "klines_daily",
     "qa_report": "qa_metrics",
     "backtest_runs": "backtest_equity",
+    "grid_search_results": "grid_search_results",
 }
-# Writes a cold table but does not carry the metadata yet: its graph-backed definition in
-# assets/grid_search.py is being moved; it gets cold_table_metadata(GRID_RESULTS) with the move.
-PENDING = {"grid_search_results"}
 
 
 def _nodes() -> dict:
@@ -40,7 +38,7 @@ def _columns(value) -> list[dg.TableColumn]:
 
 def test_every_cold_writer_carries_table_name_and_column_schema():
     writers = {name for name, node in _nodes().items() if "clickhouse" in node.kinds}
-    assert writers - PENDING == set(EXPECTED)
+    assert writers == set(EXPECTED)
     for name in EXPECTED:
         metadata = _nodes()[name].metadata
         assert TABLE_NAME in metadata and COLUMN_SCHEMA in metadata, name

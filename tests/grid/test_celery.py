@@ -24,7 +24,6 @@ import pytest
 from dagster._core.definitions.reconstruct import ReconstructableJob
 
 from quant_platform import grid
-from quant_platform.grid import evaluate as ev
 from quant_platform.storage.cold import ColdStore
 from quant_platform.storage.warm import Status
 
@@ -135,5 +134,5 @@ def test_grid_search_steps_run_on_a_celery_worker(celery_env, worker, warm, chdb
     done = warm.get_grid_request(req.id)
     assert done.status is Status.SUCCEEDED and done.progress == 100.0 and done.best_params
     with ColdStore(f"chdb://{chdb_path}") as cold:
-        ranked = ev.read_results(cold, req.id)
+        ranked = cold.grid_results(req.id)
     assert len(ranked) == 13 and ranked["rank"].iloc[0] == 1

@@ -46,7 +46,7 @@ def batch_outputs(result):
 
 def results(chdb_path, request_id, per_symbol=False):
     with ColdStore(f"chdb://{chdb_path}") as cold:
-        return ev.read_results(cold, request_id, per_symbol=per_symbol)
+        return cold.grid_results(request_id, per_symbol=per_symbol)
 
 
 def test_end_to_end(defs, instance, warm, chdb_path, redis_url):

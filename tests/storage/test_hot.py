@@ -384,3 +384,15 @@ def test_resilient_store_survives_a_redis_restart() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_hot_tier_expiry_follows_the_configured_calendar(qp_home, monkeypatch):
+    """QP_CALENDAR decides whose sessions set the TTL, for the resource and the client alike."""
+    from quant_platform.client import Client
+    from quant_platform.resources.hot import HotCacheResource
+
+    monkeypatch.setenv("QP_CALENDAR", "XNYS")
+    assert HotCacheResource().store().ttl.calendar.name == "XNYS"
+    assert HotCacheResource(calendar="XSHG").store().ttl.calendar.name == "XSHG"
+    with Client() as qp:
+        assert qp.hot.ttl.calendar.name == "XNYS"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from quant_platform.assets.common import cold_table_metadata
+from quant_platform.core.schema import GRID_RESULTS
 from quant_platform.grid.dagster.ops import (
     fail_grid_request_hook,
     grid_evaluate_batch,
@@ -24,6 +26,7 @@ GRID_ASSET = dg.AssetKey(GRID_ASSET_NAME)
     ins={"klines_daily": dg.AssetIn(dagster_type=dg.Nothing)},
     group_name="research",
     kinds={"clickhouse", "sqlite", "numba"},
+    metadata=cold_table_metadata(GRID_RESULTS),
     description="The latest grid search: every combination of a grid request ranked by its objective "
     "(cold tier table grid_search_results), a heatmap of the objective, and the winner activated as "
     "the strategy's parameter version (warm tier). Runs are launched by grid_request_sensor.",

@@ -34,6 +34,7 @@ import dagster as dg
 import pandas as pd
 
 from quant_platform.assets.common import COLD_POOL, STORE_RETRY, preview
+from quant_platform.core.schema import GRID_RESULTS
 from quant_platform.grid import evaluate as ev
 from quant_platform.grid import progress
 from quant_platform.grid.runs import request_id_from
@@ -407,13 +408,13 @@ def grid_write_results(
     top = ev.markdown_table(ranked)
     t_rank = time.perf_counter()
     with clickhouse.open() as cold:
-        written = ev.write_results(cold, rid, frame)
+        written = cold.write_grid_results(rid, frame)
     t_write = time.perf_counter()
 
     with warehouse.open() as warm:
         if warm.get_grid_request(rid).status is not Status.RUNNING:  # cancelled while writing
             with clickhouse.open() as cold:
-                ev.delete_results(cold, rid)
+                cold.delete_grid_results(rid)
             context.log.info(f"grid request {rid} was cancelled while its results were written")
             return
         saved = (
@@ -426,7 +427,7 @@ def grid_write_results(
         except IllegalTransition:
             context.log.info(f"grid request {rid} was cancelled before it finished: results discarded")
             with clickhouse.open() as cold:
-                ev.delete_results(cold, rid)
+                cold.delete_grid_results(rid)
             return
     _publish(
         hot,
@@ -469,7 +470,7 @@ def grid_write_results(
         "param_version": dg.MetadataValue.json(saved),
         "top_combinations": dg.MetadataValue.md(top),
         "seconds": dg.MetadataValue.json(seconds),
-        "table": f"{ev.GRID_RESULTS.name} (request_id = '{rid}')",
+        "table": f"{GRID_RESULTS.name} (request_id = '{rid}')",
     }
     if work.missing_symbols:
         metadata["missing_symbols"] = dg.MetadataValue.json(work.missing_symbols)
