@@ -130,6 +130,33 @@ def submit_command(
         f"{who}, {spec.start} .. {spec.end}, objective {spec.objective}"
     )
     console.print(f"follow it with: quant-platform grid status {request.id}")
+    if request.status.value == "queued":
+        _warn_without_daemon()
+
+
+# A sensor daemon that has not heartbeated for this long is taken as not running.
+DAEMON_STALE_SECONDS = 120.0
+
+
+def _warn_without_daemon() -> None:
+    """Say so when nothing will launch a queued request: no sensor daemon heartbeats recently."""
+    import dagster as dg
+
+    from quant_platform.grid.dagster.sensors import sensor_daemon_age
+    from quant_platform.settings import ensure_dagster_home
+
+    home = ensure_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        age = sensor_daemon_age(instance)
+    if age is not None and age < DAEMON_STALE_SECONDS:
+        return
+    when = "has never run" if age is None else f"last ran {age:,.0f} s ago"
+    console.print(
+        f"[yellow]warning:[/yellow] the Dagster daemon of instance {home} {when}, so the request stays "
+        "queued until one runs: start `make ui` (dagster dev runs the daemon) or "
+        "`dagster-daemon run -w workspace.yaml` with the same DAGSTER_HOME.",
+        soft_wrap=True,
+    )
 
 
 @grid_app.command("status")

@@ -111,3 +111,20 @@ def test_cli_conflict_and_invalid_specs_exit_2(qp_home):
          "--start", "2024-01-02", "--end", "2024-10-31"],
     )  # fmt: skip
     assert all_invalid.exit_code == 2 and "combinations is invalid" in all_invalid.output
+
+
+def test_cli_submit_warns_when_no_daemon_will_launch_the_request(qp_home):
+    import time
+
+    import dagster as dg
+    from dagster._daemon.types import DaemonHeartbeat
+
+    out = runner.invoke(grid_app, SUBMIT)
+    text = " ".join(out.output.split())
+    assert out.exit_code == 0 and "queued" in text
+    assert "Dagster daemon" in text and "has never run" in text and "dagster-daemon run" in text
+
+    with dg.DagsterInstance.get() as instance:  # a sensor daemon that heartbeated just now
+        instance.add_daemon_heartbeat(DaemonHeartbeat(time.time(), "SENSOR", "test", []))
+    again = runner.invoke(grid_app, [*SUBMIT, "--objective", "sortino"])
+    assert again.exit_code == 0 and "queued" in again.output and "warning" not in again.output

@@ -34,6 +34,18 @@ from quant_platform.resources.warehouse import WarehouseResource
 from quant_platform.storage.warm import GridRequest, IllegalTransition, Status, WarmStore
 
 KLINES = dg.AssetKey("klines_daily")
+SENSOR_DAEMON = "SENSOR"  # the daemon type that evaluates sensors, as Dagster names it
+
+
+def sensor_daemon_age(instance: dg.DagsterInstance) -> float | None:
+    """Seconds since the sensor daemon last heartbeated in `instance`, None if it never did.
+
+    A queued grid request only starts when `grid_request_sensor` ticks, which needs this daemon.
+    """
+    import time
+
+    beat = instance.get_daemon_heartbeats().get(SENSOR_DAEMON)
+    return None if beat is None else max(0.0, time.time() - beat.timestamp)
 
 
 def run_request(request: GridRequest) -> dg.RunRequest:
