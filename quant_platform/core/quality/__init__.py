@@ -6,6 +6,7 @@ Great Expectations suites (`gx_suites`: GX itself is imported on the first valid
 
 from quant_platform.core.quality.gx_suites import validate_frame
 from quant_platform.core.quality.kinds import resolve
+from quant_platform.core.quality.quarantine import quarantine_frame
 from quant_platform.core.quality.report import (
     calendar_gaps,
     completeness_by_symbol,
@@ -62,6 +63,7 @@ __all__ = [
     "plot_trend",
     "qa_trend",
     "quarantine_check",
+    "quarantine_frame",
     "resolve",
     "return_outliers",
     "robust_zscore",
