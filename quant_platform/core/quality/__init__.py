@@ -4,6 +4,7 @@ Great Expectations suites (`gx_suites`: GX itself is imported on the first valid
 `quant_platform.quality` is the public facade and re-exports everything listed here.
 """
 
+from quant_platform.core.plots import plot_completeness, plot_quarantine, plot_trend
 from quant_platform.core.quality.gx_suites import validate_frame
 from quant_platform.core.quality.kinds import resolve
 from quant_platform.core.quality.quarantine import quarantine_frame
@@ -13,9 +14,6 @@ from quant_platform.core.quality.report import (
     kline_calendar_gaps,
     markdown_table,
     partition_metrics,
-    plot_completeness,
-    plot_quarantine,
-    plot_trend,
     qa_trend,
     return_outliers,
     robust_zscore,
