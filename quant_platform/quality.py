@@ -1,4 +1,4 @@
-"""Data-quality gate: the one import the assets and checks need.
+"""Data-quality gate: the one import the assets and checks need (all of `quant_platform.core.quality`).
 
     from quant_platform import quality
 
@@ -12,28 +12,5 @@
 Nothing here imports dagster or Great Expectations at import time. See docs/data-quality.md.
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
 from quant_platform.core.quality import *  # noqa: F403
-from quant_platform.core.quality import __all__ as _core_all
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from quant_platform.checks.gx_suites import GxResult
-    from quant_platform.core.calendar import DateLike
-
-
-def validate_frame(kind: str, df: pd.DataFrame, trade_date: DateLike | None, **opts) -> GxResult:
-    """Great Expectations validation of `df` (see `quant_platform.checks.gx_suites.validate_frame`).
-
-    The first call imports GX (several seconds) and builds an in-memory context kept for the process.
-    """
-    from quant_platform.checks.gx_suites import validate_frame as _validate
-
-    return _validate(kind, df, trade_date, **opts)
-
-
-__all__ = [*_core_all, "validate_frame"]
+from quant_platform.core.quality import __all__  # noqa: F401

@@ -11,9 +11,9 @@ import dagster as dg
 import pandas as pd
 
 from quant_platform.assets.common import COLD_POOL, STORE_RETRY, cold_table_metadata
+from quant_platform.core.plots import markdown_image
 from quant_platform.core.schema import QA_METRICS
 from quant_platform.partitions import calendar_name, daily_partitions, partition_days
-from quant_platform.plots import markdown_image
 from quant_platform.resources.clickhouse import ClickHouseResource
 from quant_platform.resources.market import MarketDataResource
 from quant_platform.storage.cold import ColdStore

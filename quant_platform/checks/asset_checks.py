@@ -35,7 +35,7 @@ class Thresholds:
 def judge(table: str, days: list[dt.date], cold, universe: list[str] | None, thresholds: Thresholds):
     """(passed, severity, description, metadata) for `table` over `days`."""
     from quant_platform import quality
-    from quant_platform.checks.gx_suites import validate_days
+    from quant_platform.core.quality.gx_suites import validate_days
 
     df = cold.read_table(table, days[0], days[-1])
     counts = cold.quarantine_counts(table, days[0], days[-1])

@@ -45,8 +45,8 @@ from quant_platform.collector.metrics import CollectorMetrics, MetricsServer
 from quant_platform.collector.observe import report_observation
 from quant_platform.collector.sink import BUFFER_COLUMNS, ColdSink, ticks_frame
 from quant_platform.collector.state import ChangeTracker, PairState
+from quant_platform.core.quality.quarantine import quarantine_frame
 from quant_platform.core.schema import QUARANTINE
-from quant_platform.sources.vendor_columns import rejected_frame
 
 log = logging.getLogger(__name__)
 
@@ -504,13 +504,14 @@ class Collector:
             pd.Timestamp(int(ts), unit="ms").normalize() if ts is not None else pd.Timestamp.now().normalize()
         )
         self._quarantine.append(
-            rejected_frame(
+            quarantine_frame(
+                "crypto_ticks",
                 pd.DataFrame([{k: str(v) for k, v in d.items()}]),
-                table="crypto_ticks",
                 rule="stream_payload",
-                reasons=f"seq {seq}: {reason}",
+                reason=f"seq {seq}: {reason}",
                 trade_date=day,
-                symbols=[sym],
+                symbol=sym,
+                source="vendor",
             )
         )
         log.warning("collector: rejected %s seq %d: %s", sym, seq, reason)

@@ -15,7 +15,6 @@ and one row per symbol, all carrying the combination's rank.
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import math
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quant_platform.core.plots import heatmap_axes, heatmap_png  # noqa: F401 - ev.heatmap_png, ev.heatmap_axes
 from quant_platform.core.schema import GRID_METRICS, GRID_RESULTS
 from quant_platform.grid.spec import GridSpec
 
@@ -295,68 +295,7 @@ def results_frame(request_id: str, rows: pd.DataFrame, ranked: pd.DataFrame, obj
     return GRID_RESULTS.conform(pd.concat([top, per_frame], ignore_index=True))
 
 
-# --------------------------------------------------------------------------------------------- plots
-
-
-def heatmap_axes(spec: GridSpec) -> list[str]:
-    """The (up to) two grid parameters a heatmap shows: the first ones with more than one value."""
-    return [k for k, v in spec.grid.items() if len(v) > 1][:2]
-
-
-def heatmap_png(ranked: pd.DataFrame, spec: GridSpec, title: str = "") -> bytes | None:
-    """Objective over two grid parameters (best over the others), or over one as a line; None if the
-    grid has no varying parameter or nothing was evaluated."""
-    axes = heatmap_axes(spec)
-    if not axes or ranked.empty:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    frame = pd.DataFrame([dict(p) for p in ranked["params"]])
-    frame["objective"] = ranked["objective"].astype(float).to_numpy()
-    reducer = "max" if spec.direction == "max" else "min"
-    label = f"{spec.objective} (mean over symbols)"
-    if len(axes) == 1:
-        x = axes[0]
-        line = frame.groupby(x)["objective"].agg(reducer).reindex(spec.grid[x])
-        fig, ax = plt.subplots(figsize=(7, 3.2))
-        ax.plot([str(v) for v in line.index], line.to_numpy(), marker="o")
-        ax.set_xlabel(x)
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    else:
-        y, x = axes
-        table = frame.pivot_table(index=y, columns=x, values="objective", aggfunc=reducer)
-        table = table.reindex(index=spec.grid[y], columns=spec.grid[x])
-        values = table.to_numpy(dtype=float)
-        width = min(12.0, max(6.0, 2.5 + 0.45 * len(table.columns)))
-        fig, ax = plt.subplots(figsize=(width, min(9.0, max(4.0, 2 + 0.35 * len(table)))))
-        cmap = plt.get_cmap("viridis" if spec.direction == "max" else "viridis_r").with_extremes(
-            bad="#dddddd"
-        )
-        image = ax.imshow(np.ma.masked_invalid(values), aspect="auto", origin="lower", cmap=cmap)
-        fig.colorbar(image, ax=ax, label=label)
-        ax.set_xticks(range(len(table.columns)), [str(v) for v in table.columns], rotation=90, fontsize=7)
-        ax.set_yticks(range(len(table.index)), [str(v) for v in table.index], fontsize=7)
-        ax.set_xlabel(x)
-        ax.set_ylabel(y)
-        if np.isfinite(values).any():
-            flat = np.nanargmax(values) if spec.direction == "max" else np.nanargmin(values)
-            r, c = np.unravel_index(flat, values.shape)
-            ax.scatter([c], [r], marker="*", s=160, color="#d62728", label="best")
-            ax.legend(loc="upper right", fontsize=7)
-        if values.size <= 144:
-            for (r, c), v in np.ndenumerate(values):
-                if np.isfinite(v):
-                    ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white")
-    ax.set_title(title or f"{spec.strategy}: {label}", fontsize=10)
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return buf.getvalue()
+# ------------------------------------------------------------------------------------------- summary
 
 
 def markdown_table(ranked: pd.DataFrame, rows: int = 10) -> str:

@@ -18,7 +18,6 @@ the caller can write to the `quarantine` table. A payload that lacks required co
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Mapping
 
@@ -27,6 +26,7 @@ import pandas as pd
 
 from quant_platform.core.calendar import get_calendar
 from quant_platform.core.markets import limit_prices, price_limit
+from quant_platform.core.quality.quarantine import quarantine_frame
 from quant_platform.core.schema import KLINES_DAILY, QUARANTINE, RAW_QUOTES
 
 SHARES_PER_LOT = 100
@@ -157,40 +157,6 @@ def vendor_code(symbol: str) -> str:
 # --------------------------------------------------------------------------------- rejects
 
 
-def rejected_frame(
-    rows: pd.DataFrame,
-    *,
-    table: str,
-    rule: str,
-    reasons: list[str] | str,
-    trade_date: pd.Series | pd.Timestamp | dt.date | None = None,
-    symbols: pd.Series | list[str] | None = None,
-) -> pd.DataFrame:
-    """QUARANTINE-shaped frame for `rows` of a raw vendor payload (payload = the raw row as JSON)."""
-    if rows.empty:
-        return QUARANTINE.empty()
-    n = len(rows)
-    payload = [json.dumps(r, ensure_ascii=False, default=str) for r in rows.to_dict(orient="records")]
-    if trade_date is None:
-        days = pd.Series(pd.NaT, index=range(n), dtype="datetime64[s]")
-    elif isinstance(trade_date, pd.Series):
-        days = pd.to_datetime(trade_date, errors="coerce").reset_index(drop=True)
-    else:
-        days = pd.Series([pd.Timestamp(trade_date)] * n)
-    df = pd.DataFrame(
-        {
-            "trade_date": days.fillna(pd.Timestamp("1970-01-01")).astype("datetime64[s]").to_numpy(),
-            "table_name": table,
-            "symbol": list(symbols) if symbols is not None else [""] * n,
-            "ts": pd.Series(pd.NaT, index=range(n), dtype="datetime64[ms, UTC]"),
-            "rule": rule,
-            "reason": [reasons] * n if isinstance(reasons, str) else list(reasons),
-            "payload": payload,
-        }
-    )
-    return QUARANTINE.conform(df)
-
-
 def concat_rejected(frames: list[pd.DataFrame]) -> pd.DataFrame:
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else QUARANTINE.empty()
@@ -255,13 +221,14 @@ def klines_from_akshare_hist(raw: pd.DataFrame, symbol: str) -> tuple[pd.DataFra
     )
     reasons[missing] = "a required price/volume field is empty"
     good = reasons == ""
-    rejected = rejected_frame(
+    rejected = quarantine_frame(
+        KLINES_DAILY.name,
         raw[~good],
-        table=KLINES_DAILY.name,
         rule="vendor_payload",
-        reasons=reasons[~good].tolist(),
+        reason=reasons[~good].tolist(),
         trade_date=days[~good],
-        symbols=[symbol] * int((~good).sum()),
+        symbol=symbol,
+        source="vendor",
     )
     n = nums[good].reset_index(drop=True)
     day = days[good].reset_index(drop=True).dt.normalize()
@@ -319,13 +286,14 @@ def quotes_from_akshare_spot(
     reasons[no_trade] = "no last price or volume (suspended or not traded yet)"
     rejected = concat_rejected(
         [
-            rejected_frame(
+            quarantine_frame(
+                RAW_QUOTES.name,
                 raw[~good & (rules == r)],
-                table=RAW_QUOTES.name,
                 rule=r,
-                reasons=reasons[~good & (rules == r)].tolist(),
+                reason=reasons[~good & (rules == r)].tolist(),
                 trade_date=pd.Timestamp(trade_date),
-                symbols=symbols[~good & (rules == r)].tolist(),
+                symbol=symbols[~good & (rules == r)].tolist(),
+                source="vendor",
             )
             for r in ("vendor_payload", "no_trade")
         ]

@@ -21,7 +21,7 @@ OPEN_UTC = pd.Timestamp("2024-10-08 01:30", tz="UTC")
 @pytest.fixture(scope="session")
 def gx():
     """The suites module with GX imported and the ephemeral context built (once per session)."""
-    from quant_platform.checks import gx_suites
+    from quant_platform.core.quality import gx_suites
 
     gx_suites.warm_up()
     return gx_suites
@@ -93,7 +93,7 @@ def klines() -> pd.DataFrame:
 
 def test_importing_the_facade_does_not_import_gx():
     code = (
-        "import sys; import quant_platform.quality, quant_platform.checks.gx_suites; "
+        "import sys; import quant_platform.quality, quant_platform.core.quality.gx_suites; "
         "print('great_expectations' in sys.modules, 'dagster' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -1,19 +1,19 @@
-"""Data-quality rules without orchestration: row rules, table rules and QA report metrics.
+"""Data-quality rules without orchestration: row rules, table rules, QA report metrics and the
+Great Expectations suites (`gx_suites`: GX itself is imported on the first validation, it is slow).
 
-`quant_platform.quality` is the public facade; Great Expectations suites live in
-`quant_platform.checks.gx_suites` (imported lazily, GX is slow to import).
+`quant_platform.quality` is the public facade and re-exports everything listed here.
 """
 
+from quant_platform.core.plots import plot_completeness, plot_quarantine, plot_trend
+from quant_platform.core.quality.gx_suites import validate_frame
 from quant_platform.core.quality.kinds import resolve
+from quant_platform.core.quality.quarantine import quarantine_frame
 from quant_platform.core.quality.report import (
     calendar_gaps,
     completeness_by_symbol,
     kline_calendar_gaps,
     markdown_table,
     partition_metrics,
-    plot_completeness,
-    plot_quarantine,
-    plot_trend,
     qa_trend,
     return_outliers,
     robust_zscore,
@@ -61,6 +61,7 @@ __all__ = [
     "plot_trend",
     "qa_trend",
     "quarantine_check",
+    "quarantine_frame",
     "resolve",
     "return_outliers",
     "robust_zscore",
@@ -74,4 +75,5 @@ __all__ = [
     "to_quarantine_table",
     "trend_markdown",
     "universe_coverage",
+    "validate_frame",
 ]

@@ -3,8 +3,8 @@
 `partition_metrics` turns one partition (clean rows, plus the quarantined rows from the split) into
 tidy QA_METRICS rows (trade_date, table_name, metric, value). The detail functions it is built from
 (`completeness_by_symbol`, `return_outliers`, `stale_runs`, `calendar_gaps`) return per-symbol frames
-for drill-down. `qa_trend` pivots many partitions for trend tables and plots; plots are PNG bytes,
-with matplotlib imported only when a plot is drawn.
+for drill-down. `qa_trend` pivots many partitions for trend tables and plots; the plots themselves
+(PNG bytes, matplotlib imported only when one is drawn) are in `quant_platform.core.plots`.
 
 Metric names (value is float64; counts are whole numbers):
 
@@ -24,7 +24,6 @@ Metric names (value is float64; counts are whole numbers):
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -463,60 +462,3 @@ def trend_markdown(trend: pd.DataFrame, *, columns: Sequence[str] | None = None)
     t = t.copy()
     t.index = t.index.strftime("%Y-%m-%d")
     return markdown_table(t)
-
-
-# --------------------------------------------------------------------------------------------------
-# plots (matplotlib is imported lazily)
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    return buf.getvalue()
-
-
-def _figure(width: float = 8.0, height: float = 4.0):
-    from matplotlib.figure import Figure  # no pyplot: no global state, safe in worker threads
-
-    fig = Figure(figsize=(width, height))
-    return fig, fig.subplots()
-
-
-def plot_trend(
-    trend: pd.DataFrame, columns: Sequence[str] | None = None, *, title: str = "QA trend"
-) -> bytes:
-    """Line plot of trend columns over trade_date, PNG bytes."""
-    fig, ax = _figure()
-    cols = list(columns) if columns else list(trend.columns)
-    for c in cols:
-        ax.plot(trend.index, trend[c], marker="o", label=c)
-    ax.set_title(title)
-    ax.set_xlabel("trade_date")
-    if cols:
-        ax.legend(loc="best", fontsize="small")
-    fig.autofmt_xdate()
-    return _png(fig)
-
-
-def plot_completeness(
-    by_symbol: pd.DataFrame, *, lowest: int = 30, title: str = "Completeness by symbol"
-) -> bytes:
-    """Horizontal bars of the `lowest` completeness values from `completeness_by_symbol`, PNG bytes."""
-    d = by_symbol.sort_values("completeness", na_position="first").head(lowest)
-    fig, ax = _figure(8.0, max(2.0, 0.25 * len(d) + 1))
-    ax.barh(d["symbol"].astype(str), d["completeness"].fillna(0.0))
-    ax.set_xlim(0, 1)
-    ax.invert_yaxis()
-    ax.set_title(title)
-    return _png(fig)
-
-
-def plot_quarantine(metrics: pd.DataFrame, *, title: str = "Quarantined rows by rule") -> bytes:
-    """Bar chart of the `quarantined.RULE` metrics (summed over the given partitions), PNG bytes."""
-    q = metrics[metrics["metric"].str.startswith("quarantined.")]
-    counts = q.groupby("metric")["value"].sum().sort_values(ascending=False)
-    fig, ax = _figure()
-    ax.bar([m.removeprefix("quarantined.") for m in counts.index], counts.to_numpy())
-    ax.set_title(title)
-    ax.tick_params(axis="x", labelrotation=45)
-    return _png(fig)

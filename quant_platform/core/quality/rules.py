@@ -22,7 +22,6 @@ schema's key, fresh index). Quarantined rows keep the schema columns with their 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -34,6 +33,7 @@ import pandas as pd
 from quant_platform.core import markets
 from quant_platform.core.calendar import DateLike, TradingCalendar, get_calendar, to_date
 from quant_platform.core.quality.kinds import KLINES, QUOTES, bar_freq, freq_minutes, key_columns, resolve
+from quant_platform.core.quality.quarantine import _isnull, quarantine_frame
 from quant_platform.core.schema import DATE, QUARANTINE, STR, TS, TableSchema
 
 log = logging.getLogger(__name__)
@@ -223,30 +223,18 @@ def to_quarantine_table(
     day = day.dt.normalize()
     if trade_date is not None:
         day = day.fillna(pd.Timestamp(to_date(trade_date)))
-    if "ts" in q:
-        ts = pd.Series([_lenient_utc(v) for v in q["ts"]], index=q.index, dtype=TS)
-    else:
-        ts = pd.Series(pd.NaT, index=q.index, dtype=TS)
-    payload_cols = [c for c in q.columns if c not in ("rule", "reason")]
-    payload = [
-        json.dumps(dict(zip(payload_cols, row, strict=True)), default=_json_default, allow_nan=True)
-        for row in q[payload_cols].itertuples(index=False, name=None)
-    ]
-    symbol = q["symbol"] if "symbol" in q else pd.Series("", index=q.index)
-    out = pd.DataFrame(
-        {
-            "trade_date": day,
-            "table_name": table_name,
-            "symbol": ["" if _isnull(s) else str(s) for s in symbol],
-            "ts": ts,
-            "rule": q["rule"].astype(str),
-            "reason": q["reason"].astype(str),
-            "payload": payload,
-        }
-    )
-    if out["trade_date"].isna().any():
+    if day.isna().any():
         raise ValueError("quarantined rows without a readable trade_date: pass trade_date=")
-    return QUARANTINE.conform(out)
+    return quarantine_frame(
+        table_name,
+        q[[c for c in q.columns if c not in ("rule", "reason")]],
+        rule=q["rule"],
+        reason=q["reason"],
+        trade_date=day,
+        symbol=q.get("symbol"),
+        ts=q.get("ts"),
+        source="rules",
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -883,36 +871,7 @@ def _label(v: object) -> object:
     return v.item() if isinstance(v, np.generic) else v
 
 
-def _isnull(v: object) -> bool:
-    try:
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False
-
-
 def _same(a: object, b: object) -> bool:
     if _isnull(a) and _isnull(b):
         return True
     return bool(a == b)
-
-
-def _lenient_utc(v: object) -> pd.Timestamp:
-    if _isnull(v):
-        return pd.NaT
-    try:
-        t = pd.Timestamp(v)
-    except (ValueError, TypeError, OverflowError):
-        return pd.NaT
-    if t is pd.NaT or t.tzinfo is None:
-        return pd.NaT
-    return t.tz_convert("UTC")
-
-
-def _json_default(v: object) -> object:
-    if isinstance(v, pd.Timestamp | dt.date | dt.datetime):
-        return v.isoformat()
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.floating):
-        return float(v)
-    return str(v)

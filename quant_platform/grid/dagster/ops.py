@@ -34,13 +34,13 @@ import dagster as dg
 import pandas as pd
 
 from quant_platform.assets.common import COLD_POOL, STORE_RETRY, preview
+from quant_platform.core.plots import markdown_image
 from quant_platform.core.schema import GRID_RESULTS
 from quant_platform.grid import evaluate as ev
 from quant_platform.grid import progress
 from quant_platform.grid.runs import request_id_from
 from quant_platform.grid.spec import GridSpec, GridSpecError
 from quant_platform.grid.winner import activate_winner
-from quant_platform.plots import markdown_image
 from quant_platform.resources.clickhouse import ClickHouseResource
 from quant_platform.resources.hot import HotCacheResource
 from quant_platform.resources.warehouse import WarehouseResource

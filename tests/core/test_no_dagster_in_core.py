@@ -1,0 +1,37 @@
+"""Pure layers stay pure: importing them loads no Dagster, no Great Expectations and no matplotlib.
+
+Each import runs in a fresh interpreter, since this test process has already imported all three.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("dagster", "great_expectations", "matplotlib", "quant_platform.checks")
+
+PURE_MODULES = [
+    "quant_platform.core",
+    "quant_platform.core.quality",
+    "quant_platform.core.plots",
+    "quant_platform.core.quality.gx_suites",
+    "quant_platform.quality",
+    "quant_platform.sources",
+    "quant_platform.storage",
+]
+
+
+@pytest.mark.parametrize("module", PURE_MODULES)
+def test_importing_a_pure_module_loads_nothing_heavy(module):
+    code = f"import sys, {module}; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))  # this checkout first
+    env = {**os.environ, "PYTHONPATH": path}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, env=env
+    )
+    assert out.stdout.split() == [], f"importing {module} loaded {out.stdout.strip()}"
