@@ -20,9 +20,26 @@ PURE_MODULES = [
     "quant_platform.core.quality",
     "quant_platform.core.plots",
     "quant_platform.core.quality.gx_suites",
+    "quant_platform.core.limits",
     "quant_platform.quality",
+    "quant_platform.settings",
+    "quant_platform.conventions",
     "quant_platform.sources",
+    "quant_platform.sources.files",
+    "quant_platform.sources.akshare",
     "quant_platform.storage",
+    "quant_platform.storage.cold",
+    "quant_platform.storage.warm",
+    "quant_platform.storage.hot",
+    "quant_platform.client",
+    # grid search's plain modules; its Dagster wiring is quant_platform.grid.dagster
+    "quant_platform.grid",
+    "quant_platform.grid.spec",
+    "quant_platform.grid.service",
+    "quant_platform.grid.evaluate",
+    "quant_platform.grid.progress",
+    "quant_platform.grid.winner",
+    "quant_platform.grid.runs",
 ]
 
 
