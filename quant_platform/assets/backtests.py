@@ -13,7 +13,8 @@ import dagster as dg
 import pandas as pd
 
 from quant_platform import __version__
-from quant_platform.assets.common import COLD_POOL, STORE_RETRY, cold_table_metadata, preview
+from quant_platform.assets.common import STORE_RETRY, cold_table_metadata, preview
+from quant_platform.conventions import COLD_POOL
 from quant_platform.core.plots import drawdown, equity_drawdown_png, markdown_image
 from quant_platform.core.schema import BACKTEST_EQUITY, BACKTEST_TRADES
 from quant_platform.resources.clickhouse import ClickHouseResource

@@ -3,13 +3,8 @@
 import dagster as dg
 import pandas as pd
 
-from quant_platform.assets.common import (
-    COLD_POOL,
-    STORE_RETRY,
-    cold_table_metadata,
-    interval_starts,
-    table_metadata,
-)
+from quant_platform.assets.common import STORE_RETRY, cold_table_metadata, interval_starts, table_metadata
+from quant_platform.conventions import COLD_POOL
 from quant_platform.core.rollups import intraday_bars
 from quant_platform.core.schema import BAR_SCHEMAS
 from quant_platform.partitions import calendar_name, daily_partitions, partition_days

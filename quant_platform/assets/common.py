@@ -7,7 +7,6 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
-from quant_platform.conventions import AS_OF_TAG, COLD_POOL  # noqa: F401 - re-exported for the assets
 from quant_platform.core.calendar import get_calendar
 from quant_platform.core.schema import TableSchema
 from quant_platform.storage.cold import DEFAULT_DATABASE, qualified_name

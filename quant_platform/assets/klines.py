@@ -4,7 +4,8 @@ import dagster as dg
 import numpy as np
 
 from quant_platform.assets import gate
-from quant_platform.assets.common import COLD_POOL, STORE_RETRY, cold_table_metadata, table_metadata
+from quant_platform.assets.common import STORE_RETRY, cold_table_metadata, table_metadata
+from quant_platform.conventions import COLD_POOL
 from quant_platform.core.rollups import daily_klines
 from quant_platform.core.schema import KLINES_DAILY
 from quant_platform.partitions import calendar_name, daily_partitions, partition_days

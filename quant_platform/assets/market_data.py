@@ -4,13 +4,8 @@ import dagster as dg
 import pandas as pd
 
 from quant_platform.assets import gate
-from quant_platform.assets.common import (
-    AS_OF_TAG,
-    COLD_POOL,
-    STORE_RETRY,
-    cold_table_metadata,
-    table_metadata,
-)
+from quant_platform.assets.common import STORE_RETRY, cold_table_metadata, table_metadata
+from quant_platform.conventions import AS_OF_TAG, COLD_POOL
 from quant_platform.core.schema import RAW_QUOTES
 from quant_platform.partitions import calendar_name, daily_partitions, partition_days
 from quant_platform.resources.clickhouse import ClickHouseResource

@@ -10,7 +10,8 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
-from quant_platform.assets.common import COLD_POOL, STORE_RETRY, cold_table_metadata
+from quant_platform.assets.common import STORE_RETRY, cold_table_metadata
+from quant_platform.conventions import COLD_POOL
 from quant_platform.core.plots import markdown_image
 from quant_platform.core.schema import QA_METRICS
 from quant_platform.partitions import calendar_name, daily_partitions, partition_days

@@ -33,7 +33,8 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from quant_platform.assets.common import COLD_POOL, STORE_RETRY, preview
+from quant_platform.assets.common import STORE_RETRY, preview
+from quant_platform.conventions import COLD_POOL
 from quant_platform.core.plots import markdown_image
 from quant_platform.core.schema import GRID_RESULTS
 from quant_platform.grid import evaluate as ev
