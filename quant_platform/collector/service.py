@@ -126,6 +126,7 @@ class CollectorStats:
     hot_updates: int = 0
     flushes: int = 0
     lost: int = 0
+    resets: int = 0  # sequence resets of the feed (resynced, see PairState.is_reset)
     errors: dict[str, int] = field(default_factory=dict)
 
 
@@ -229,13 +230,13 @@ class Collector:
             ).start()
         if self.resume and self.sink is not None:
             try:
-                highs = await asyncio.to_thread(self.sink.high_water, list(self.pairs))
+                highs = await asyncio.to_thread(self.sink.resume_points, list(self.pairs))
             except Exception as exc:  # noqa: BLE001 - an empty or unreachable store: start live
                 log.warning("collector: cannot read stored sequence numbers (%s); starting live", exc)
                 highs = {}
-            for sym, high in highs.items():
+            for sym, (high, last_event_ms) in highs.items():
                 if sym in self.pairs:
-                    self.pairs[sym].high = high
+                    self.pairs[sym].high, self.pairs[sym].last_event_ms = high, last_event_ms
         self.running = True
         self._closing = False
         workers = [
@@ -455,6 +456,15 @@ class Collector:
             self._malformed(d, "missing or invalid seq")
             return
         now = time.monotonic()
+        event = d.get("E")
+        if type(event) in (int, float) and st.is_reset(seq, int(event)):
+            log.warning(
+                "collector: %s sequence reset: seq %d after %d with a newer event time; resynced from it",
+                sym, seq, st.high,
+            )  # fmt: skip
+            st.reset(seq)
+            self.stats.resets += 1
+            self.metrics.messages.labels("sequence_reset").inc()
         try:
             ev = d["E"]
             if type(ev) is not int and type(ev) is not float:
@@ -479,6 +489,7 @@ class Collector:
         if not st.accept(seq, now):
             self._duplicate()
             return
+        st.seen_event(seq, ts_ms)
         if st.missing:
             self._gappy.add(sym)
         self._frame_ticks += 1

@@ -49,6 +49,11 @@ def ticks_frame(rows: list[tuple]) -> pd.DataFrame:
     return CRYPTO_TICKS.conform(df)
 
 
+def _ms(ts: pd.Series) -> pd.Series:
+    """Epoch milliseconds, whatever unit and zone the column came in."""
+    return pd.to_datetime(ts, utc=True).dt.as_unit("ms").astype("int64")
+
+
 class ColdSink:
     """Writes tick batches (and quarantined messages) to the cold tier.
 
@@ -97,20 +102,29 @@ class ColdSink:
         return written
 
     def _unseen(self, store: ColdStore, df: pd.DataFrame) -> pd.DataFrame:
-        df = df.drop_duplicates(["symbol", "seq"], keep="first")
+        """The ticks of `df` not stored yet. A tick is (symbol, seq, ts), the table's key: after a
+        feed's sequence reset the same seq comes again, at a later time, and is a new tick."""
+        df = df.drop_duplicates(["symbol", "seq", "ts"], keep="first")
         existing = store.tick_seqs(
             df["symbol"].unique(), df["ts"].min(), df["ts"].max(), df["seq"].min(), df["seq"].max()
         )
         if existing.empty:
             return df
-        seen = pd.MultiIndex.from_arrays([existing["symbol"].astype(str), existing["seq"].astype("int64")])
-        mine = pd.MultiIndex.from_arrays([df["symbol"].astype(str), df["seq"].astype("int64")])
+        seen = pd.MultiIndex.from_arrays(
+            [existing["symbol"].astype(str), existing["seq"].astype("int64"), _ms(existing["ts"])]
+        )
+        mine = pd.MultiIndex.from_arrays([df["symbol"].astype(str), df["seq"].astype("int64"), _ms(df["ts"])])
         return df[~mine.isin(seen)]
 
     def high_water(self, symbols: list[str] | None = None) -> dict[str, int]:
-        """Highest stored seq per symbol (where a restarted collector resumes)."""
+        """Seq of the newest stored tick per symbol (where a restarted collector resumes)."""
+        return {s: seq for s, (seq, _) in self.resume_points(symbols).items()}
+
+    def resume_points(self, symbols: list[str] | None = None) -> dict[str, tuple[int, int]]:
+        """(seq, event time in ms) of the newest stored tick per symbol: a restarted collector resumes
+        there, and tells a sequence reset of the feed from a duplicate by the event time."""
         try:
-            return self._open().max_tick_seqs(symbols)
+            return self._open().newest_tick_seqs(symbols)
         finally:
             self._release()
 

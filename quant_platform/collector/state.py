@@ -12,15 +12,42 @@ class PairState:
 
     `high` is the highest accepted seq (0 = nothing yet). A jump above `high + 1` records the seqs in
     between as missing (with the monotonic time they were noticed); a later arrival of a missing seq
-    is accepted, anything else at or below `high` is a duplicate.
+    is accepted, anything else at or below `high` is a duplicate, unless it is a sequence reset.
+
+    A feed that restarts numbers its ticks from 1 again. Such a tick looks like a duplicate by its
+    seq, but its event time is newer than the newest tick accepted (`last_event_ms`), which a
+    duplicate or a replay never is: `is_reset` tells it apart, and `reset` starts over from it.
     """
 
-    __slots__ = ("high", "missing", "last_request")
+    __slots__ = ("high", "missing", "last_request", "last_event_ms", "resets")
 
-    def __init__(self, high: int = 0) -> None:
+    def __init__(self, high: int = 0, last_event_ms: int = 0) -> None:
         self.high = high
         self.missing: dict[int, float] = {}
         self.last_request = 0.0
+        self.last_event_ms = last_event_ms  # event time of the newest accepted tick (0 = unknown)
+        self.resets = 0
+
+    def is_reset(self, seq: int, event_ms: int | None) -> bool:
+        """`seq` is at or below `high`, not a missing one, and newer in time than every tick seen."""
+        return (
+            seq <= self.high
+            and seq not in self.missing
+            and event_ms is not None
+            and self.last_event_ms > 0
+            and event_ms > self.last_event_ms
+        )
+
+    def reset(self, seq: int) -> None:
+        """Start the sequence over so that `seq` is accepted as the next tick; old gaps are moot."""
+        self.high = seq - 1
+        self.missing.clear()
+        self.resets += 1
+
+    def seen_event(self, seq: int, event_ms: int) -> None:
+        """Remember the event time of the newest tick (an old replayed seq never moves it back)."""
+        if seq == self.high and event_ms > self.last_event_ms:
+            self.last_event_ms = event_ms
 
     def accept(self, seq: int, now: float, max_gap: int = 100_000) -> bool:
         """True if `seq` is new (and records any gap it opens); False for a duplicate."""

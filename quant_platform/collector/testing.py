@@ -34,6 +34,7 @@ class Faults:
     duplicate_every: int = 0  # send a frame twice, every N frames
     skip_every: int = 0  # silently skip a frame (live only; replays are complete), every N frames
     bad_values: set[tuple[str, int]] = field(default_factory=set)  # (pair, seq) whose price is "abc"
+    reset_after_rounds: int = 0  # restart every pair's seq at 1 after N rounds (an exchange restart)
 
 
 GARBAGE = (
@@ -153,6 +154,15 @@ class FakeExchange:
             self._hist_base[pair] += drop
         return text
 
+    def restart_sequences(self) -> None:
+        """Number every pair's ticks from 1 again, as an exchange does after a restart; event times keep
+        increasing, and the old history can no longer be replayed."""
+        if self.start_ms is not None:
+            self.start_ms += (max(self._seq.values(), default=0) + 1) * (self.step_ms or 1)
+        self._seq = dict.fromkeys(self.pairs, 0)
+        self._hist = {p: [] for p in self.pairs}
+        self._hist_base = dict.fromkeys(self.pairs, 1)
+
     async def _produce(self) -> None:
         if self.wait_for_subscriber:
             await self._subscribed.wait()
@@ -165,6 +175,8 @@ class FakeExchange:
                 self._log.append((pair, self._tick(pair, now_ms)))
             rounds += 1
             self.generated += per_round
+            if rounds == self.faults.reset_after_rounds:
+                self.restart_sequences()
             if len(self._log) > 4 * self.history:
                 cut = len(self._log) - 2 * self.history
                 del self._log[:cut]

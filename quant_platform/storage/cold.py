@@ -495,14 +495,14 @@ class ColdStore:
         min_seq: int,
         max_seq: int,
     ) -> pd.DataFrame:
-        """(symbol, seq) of the stored `crypto_ticks` of `symbols` with ts in [start, end] and seq in
+        """(symbol, seq, ts) of the stored `crypto_ticks` of `symbols` with ts in [start, end] and seq in
         [min_seq, max_seq]: the ticks of a batch that are already in the table.
 
         A duplicate is the same message (same symbol, seq and ts), so the ts bounds let the (symbol,
         ts) prefix of the sort key limit the lookup to the batch's time range.
         """
         return self.query_df(
-            f"SELECT symbol, seq FROM {self.table(CRYPTO_TICKS.name)} "
+            f"SELECT symbol, seq, ts FROM {self.table(CRYPTO_TICKS.name)} "
             "WHERE symbol IN {symbols:Array(String)} AND ts >= {t0:DateTime64(3, 'UTC')} "
             "AND ts <= {t1:DateTime64(3, 'UTC')} AND seq >= {lo:UInt64} AND seq <= {hi:UInt64}",
             {
@@ -525,6 +525,22 @@ class ColdStore:
         if df.empty:
             return {}
         return {str(s): int(q) for s, q in zip(df["symbol"], df["seq"], strict=True)}
+
+    def newest_tick_seqs(self, symbols: Sequence[str] | None = None) -> dict[str, tuple[int, int]]:
+        """(seq, event time in epoch ms) of the newest stored `crypto_ticks` row per symbol.
+
+        The newest by time, not the highest seq: after a feed's sequence reset they differ.
+        """
+        sql = (
+            "SELECT symbol, argMax(seq, (ts, seq)) AS seq, toUnixTimestamp64Milli(max(ts)) AS ms "
+            f"FROM {self.table(CRYPTO_TICKS.name)}"
+        )
+        params: dict = {}
+        if symbols is not None:
+            sql += " WHERE symbol IN {symbols:Array(String)}"
+            params["symbols"] = list(symbols)
+        df = self.query_df(sql + " GROUP BY symbol", params)
+        return {str(s): (int(q), int(ms)) for s, q, ms in zip(df["symbol"], df["seq"], df["ms"], strict=True)}
 
     def count_ticks(self, final: bool = True) -> int:
         """Rows in `crypto_ticks`; `final` counts after collapsing duplicates (`FINAL`)."""

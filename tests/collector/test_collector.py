@@ -80,6 +80,20 @@ def test_pair_state_gaps_duplicates_and_out_of_order():
     assert PairState().resume_from() is None
 
 
+def test_pair_state_tells_a_sequence_reset_from_a_duplicate():
+    st = PairState()
+    for seq in (1, 2, 3):
+        assert st.accept(seq, 0.0)
+        st.seen_event(seq, 1_000 * seq)
+    assert not st.is_reset(2, 2_000)  # a redelivered tick: same event time
+    assert not st.is_reset(2, 500)  # a replay of an old tick
+    assert not st.is_reset(4, 9_000)  # simply the next tick
+    assert st.is_reset(1, 9_000)  # seq 1 again, but newer than anything seen: the feed restarted
+    st.reset(1)
+    assert st.accept(1, 0.0) and st.high == 1 and st.resets == 1 and st.missing == {}
+    assert not PairState(high=5).is_reset(1, 9_000)  # no event time known yet: cannot tell
+
+
 def test_change_tracker_carries_prices_forward():
     t = ChangeTracker()
     t.update("X", 0, 100.0)
@@ -296,3 +310,34 @@ def test_unreachable_feed_backs_off_and_health_says_so():
 def test_config_validation():
     with pytest.raises(ValueError, match="at least one pair"):
         CollectorConfig(url="ws://127.0.0.1:1", pairs=[" ", ""])
+
+
+def test_a_feed_sequence_reset_is_detected_and_nothing_is_dropped(chdb_dsn, caplog):
+    """An exchange restart numbers ticks from 1 again: the collector resyncs, logs it, keeps them all."""
+    names = pairs(5)
+    sink, hot = ColdSink(chdb_dsn), hot_store()
+    config = CollectorConfig(url="", pairs=names, **FAST)
+
+    async def scenario():
+        async with FakeExchange(
+            names, ticks_per_pair=40, rate=2000, faults=Faults(reset_after_rounds=25),
+            start_ms=START_MS, step_ms=1000,
+        ) as ex:  # fmt: skip
+            config.url = ex.url
+            collector = Collector(config, sink=sink, hot=hot)
+            task = asyncio.create_task(collector.run())
+            ok = await wait_until(lambda: collector.stats.accepted >= 5 * 40, 30)
+            collector.stop()
+            await task
+            return ok, collector
+
+    with caplog.at_level("WARNING", logger="quant_platform.collector"):
+        ok, collector = asyncio.run(scenario())
+    try:
+        assert ok, collector.stats
+        assert collector.stats.accepted == 200 and collector.stats.resets == 5 and collector.stats.lost == 0
+        assert sum("sequence reset" in r.getMessage() for r in caplog.records) == 5
+        assert sink.count(final=True) == 200  # seqs 1..15 twice per pair, at different times
+        assert sink.high_water() == dict.fromkeys(names, 15)  # the newest tick, not the highest seq
+    finally:
+        sink.close()
