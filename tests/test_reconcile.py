@@ -1,5 +1,6 @@
 """Crash leftovers: runs of a killed `quant-platform run` process are failed (and their pool slots
-freed); live work is never touched. Real child processes and a real SQLite Dagster instance."""
+freed), backtest records of ended runs are failed; live work is never touched. Real child processes,
+a real SQLite Dagster instance and a real SQLite warm tier."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -16,7 +18,10 @@ import pytest
 
 from quant_platform.conventions import HOST_TAG, PID_START_TAG, PID_TAG, process_tags
 from quant_platform.core.processes import current, is_alive, start_ticks
-from quant_platform.reconcile import fail_orphaned_runs
+from quant_platform.reconcile import dagster_run_id, fail_orphaned_runs, reconcile_backtest_records
+from quant_platform.resources.warehouse import WarehouseResource
+from quant_platform.sensors.reconcile import evaluate_stale_runs, stale_runs_sensor
+from quant_platform.storage.warm import Status, WarmStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,6 +150,91 @@ def test_runs_a_launcher_started_are_left_to_the_daemon(instance):
     )
     assert fail_orphaned_runs(instance) == []
     assert instance.get_run_by_id(launched.run_id).status == dg.DagsterRunStatus.NOT_STARTED
+
+
+# ------------------------------------------------------------------------------ backtest records
+
+
+@pytest.fixture
+def warm_url(qp_home) -> str:
+    return f"sqlite:///{qp_home / 'warehouse.sqlite'}"
+
+
+@pytest.fixture
+def warm(warm_url):
+    store = WarmStore(warm_url, retry_initial=0.01)
+    store.migrate()
+    store.create_strategy("sma_cross", exist_ok=True)
+    yield store
+    store.close()
+
+
+def _record(warm: WarmStore, dagster_run: str | None, retry: int = 0, start: bool = True) -> str:
+    """A backtest record as `backtest_runs` writes it: `<dagster run id>-<retry number>`."""
+    rid = f"{dagster_run}-{retry}" if dagster_run else f"manual-{uuid.uuid4().hex[:8]}"
+    warm.create_run("sma_cross", {"fast": 5, "slow": 20}, run_id=rid)
+    if start:
+        warm.start_run(rid)
+    return rid
+
+
+def _run(instance, status: dg.DagsterRunStatus) -> str:
+    origin = _launched_origin() if status == dg.DagsterRunStatus.QUEUED else None
+    run = instance.create_run_for_job(_other, status=status, remote_job_origin=origin)
+    return run.run_id
+
+
+def test_records_of_ended_runs_are_failed_live_ones_are_kept(instance, warm):
+    S = dg.DagsterRunStatus
+    failed_run, canceled_run, success_run = (_run(instance, s) for s in (S.FAILURE, S.CANCELED, S.SUCCESS))
+    live_run, queued_run = _run(instance, S.STARTED), _run(instance, S.QUEUED)
+    unknown_run = str(uuid.uuid4())
+    crashed = _record(warm, failed_run)
+    cancelled = _record(warm, canceled_run)
+    retried = _record(warm, success_run, retry=0)  # attempt 0 died, attempt 1 succeeded
+    warm.finish_run(_record(warm, success_run, retry=1), stats={"total_return": 0.1})
+    never_started = _record(warm, failed_run, retry=2, start=False)  # died between create and start
+    lost = _record(warm, unknown_run)
+    running = _record(warm, live_run)
+    waiting = _record(warm, queued_run)
+    manual = _record(warm, None)  # not written by a Dagster run
+
+    assert reconcile_backtest_records(instance, warm, grace_seconds=3600) == []  # still in grace
+    notes = reconcile_backtest_records(instance, warm, grace_seconds=0)
+    assert len(notes) == 5
+
+    def status(rid):
+        return warm.get_run(rid).status
+
+    for rid in (crashed, cancelled, retried, never_started, lost):
+        assert status(rid) is Status.FAILED
+    ending = "without finishing this backtest"
+    assert warm.get_run(crashed).error == f"Dagster run {failed_run} ended FAILURE {ending}"
+    assert warm.get_run(cancelled).error == f"Dagster run {canceled_run} ended CANCELED {ending}"
+    assert warm.get_run(retried).error == f"Dagster run {success_run} ended SUCCESS {ending}"
+    assert f"Dagster run {unknown_run} is unknown to the Dagster instance" in warm.get_run(lost).error
+    assert status(running) is Status.RUNNING and status(waiting) is Status.RUNNING
+    assert status(manual) is Status.RUNNING
+    assert reconcile_backtest_records(instance, warm, grace_seconds=0) == []  # idempotent
+
+
+def test_dagster_run_id_of_record_ids():
+    rid = str(uuid.uuid4())
+    assert dagster_run_id(f"{rid}-0") == rid and dagster_run_id(f"{rid}-12") == rid
+    assert dagster_run_id(rid) is None and dagster_run_id("manual-1") is None
+
+
+def test_stale_runs_sensor_ticks_on_the_warm_tier(instance, warm, warm_url):
+    assert stale_runs_sensor.required_resource_keys == {"warehouse"}
+    crashed = _record(warm, _run(instance, dg.DagsterRunStatus.FAILURE))
+    resources = {"warehouse": WarehouseResource(url=warm_url)}
+    with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
+        result = stale_runs_sensor(ctx)
+    assert "no crash leftovers" in result.skip_message  # still within the default grace period
+    with dg.build_sensor_context(instance=instance) as ctx:
+        result = evaluate_stale_runs(ctx, warm, grace_seconds=0)
+    assert f"backtest record {crashed} failed" in result.skip_message
+    assert warm.get_run(crashed).status is Status.FAILED
 
 
 def test_start_ticks_of_a_gone_process_are_unknown():
