@@ -23,6 +23,11 @@ DROP_NAME_TAG = PREFIX + "drop_file_name"
 GRID_TAG = PREFIX + "grid"  # a grid_search run (run-queue limit in dagster.yaml)
 GRID_REQUEST_TAG = PREFIX + "grid_request"  # the grid request a run evaluates
 STRATEGY_TAG = PREFIX + "strategy"
+# The process that executes a run in process (`quant-platform run`): if it dies, no daemon can tell,
+# so `reconcile.fail_orphaned_runs` fails runs whose process on this host is gone.
+HOST_TAG = PREFIX + "host"
+PID_TAG = PREFIX + "pid"
+PID_START_TAG = PREFIX + "pid_start"  # the pid's start time (clock ticks since boot): pid reuse is not life
 
 # ---------------------------------------------------------------------------------------------- pools
 # One step at a time holds the cold store: the embedded engine allows one process per data path.
@@ -35,6 +40,17 @@ MAX_TAG_VALUE = 63
 def tag_value(value: object) -> str:
     """A value shortened to what a run tag holds."""
     return str(value)[:MAX_TAG_VALUE]
+
+
+def process_tags() -> dict[str, str]:
+    """Tags naming this process ({host, pid} and, on Linux, the pid's start time) for runs it executes."""
+    from quant_platform.core.processes import current
+
+    me = current()
+    tags = {HOST_TAG: tag_value(me.host), PID_TAG: str(me.pid)}
+    if me.start is not None:
+        tags[PID_START_TAG] = str(me.start)
+    return tags
 
 
 # ------------------------------------------------------------------------ Dagster's partition tags

@@ -5,8 +5,9 @@ local runs every store embedded with the in-process executor; prod talks to serv
 
 Where things are: assets in `quant_platform/assets/` (one module per kind of data: market_data,
 bars, klines, qa, backtests, grid_search), their blocking quality checks in `quant_platform/checks/`,
-grid-search requests in `quant_platform/grid/` and `sensors/`, the stores
-behind them in `quant_platform/resources/` -> `quant_platform/storage/`.
+grid-search requests in `quant_platform/grid/` and `sensors/`, crash leftovers (runs and records
+of dead processes) in `reconcile.py` and `sensors/reconcile.py`, the stores behind them in
+`quant_platform/resources/` -> `quant_platform/storage/`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from quant_platform.checks.asset_checks import QUALITY_CHECKS
 from quant_platform.grid.dagster import GRID_ASSETS, GRID_JOBS, GRID_SENSORS
 from quant_platform.resources import build_resources
 from quant_platform.sensors.file_drop import file_drop_sensor
+from quant_platform.sensors.reconcile import stale_runs_sensor
 from quant_platform.settings import LOCAL, deployment
 
 # Declarative automation: backtest_runs follows new klines once their blocking checks pass.
@@ -49,7 +51,7 @@ def build_definitions(
         asset_checks=QUALITY_CHECKS,
         jobs=[*jobs.all_jobs(), *GRID_JOBS],
         schedules=schedules.all_schedules(),
-        sensors=[AUTOMATION, file_drop_sensor, *GRID_SENSORS],
+        sensors=[AUTOMATION, file_drop_sensor, stale_runs_sensor, *GRID_SENSORS],
         resources={**build_resources(kind), **(resources or {})},
         executor=dg.in_process_executor if kind == LOCAL else dg.multiprocess_executor,
     )

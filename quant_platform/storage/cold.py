@@ -6,7 +6,8 @@ an `http(s)://user:password@host:8123` DSN talks to a server. Same SQL either wa
 Writes are partition replacements: rows go to a staging table, then every trading day they cover is
 swapped in with `ALTER TABLE ... REPLACE PARTITION`, which is atomic per partition. Re-running a day
 (or retrying after a crash mid-write) therefore never duplicates or drops rows; a crash leaves at most
-an orphaned staging table, which the next `ensure_schema` removes.
+an orphaned staging table. Its name says which process wrote it (`stage_name`), so the next write
+(or `ensure_schema`) drops it as soon as that process is gone, and never while it lives.
 
 chdb lets one process hold a data path. Open a `ColdStore` late, close it early (it is a context
 manager); a path held by another process is retried briefly, then reported as `ColdStoreLocked`.
@@ -25,6 +26,8 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
+from quant_platform.core.processes import ProcessId, host_key, is_alive
+from quant_platform.core.processes import current as current_process
 from quant_platform.core.schema import (
     BAR_SCHEMAS,
     COLD_TABLES,
@@ -39,6 +42,11 @@ log = logging.getLogger(__name__)
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 STAGE_MARK = "__stage_"
+# <table>__stage_h<host key>_p<pid>_s<pid start ticks, 0 unknown>_<random>: the writing process.
+_STAGE_WRITER = re.compile(re.escape(STAGE_MARK) + r"h([0-9a-f]{8})_p(\d+)_s(\d+)_[0-9a-f]+$")
+# Staging tables of writers on other hosts (or older names without a writer) are dropped after this
+# long: whether a process on another machine lives cannot be told from here.
+STALE_STAGE_SECONDS = 3600
 SCOPED_PARTITION = "(table_name, trade_date)"
 # Small daily tables (klines, QA metrics) are partitioned by year: a day per partition would mean
 # thousands of parts, and ClickHouse pays per part on every query. partition expression -> id of a day:
@@ -86,6 +94,33 @@ def embedded_path(dsn: str) -> str | None:
     parsed = urlparse(dsn)
     path = parsed.path if not parsed.netloc else None
     return path or None
+
+
+def stage_name(table: str, writer: ProcessId | None = None) -> str:
+    """A fresh staging table name for `table`, naming the writing process (default: this one)."""
+    w = writer or current_process()
+    return f"{_ident(table)}{STAGE_MARK}h{host_key(w.host)}_p{w.pid}_s{w.start or 0}_{uuid.uuid4().hex[:8]}"
+
+
+def stage_writer(name: str) -> tuple[str, int, int | None] | None:
+    """(host key, pid, start ticks or None) of the process that named staging table `name`; None if
+    the name does not say (another naming, or not a staging table)."""
+    match = _STAGE_WRITER.search(name)
+    if not match:
+        return None
+    start = int(match.group(3))
+    return match.group(1), int(match.group(2)), start or None
+
+
+def stage_is_orphaned(name: str, older_than_limit: bool) -> bool:
+    """Whether staging table `name` can be dropped: its writer is a process of this host that is gone
+    (at any age; a live one's never), else (another host, unknown writer) it is older than
+    STALE_STAGE_SECONDS."""
+    writer = stage_writer(name)
+    if writer is None or writer[0] != host_key():
+        return older_than_limit
+    _, pid, start = writer
+    return not is_alive(pid, start)
 
 
 def _holder_of(path: str) -> str:
@@ -207,13 +242,20 @@ class ColdStore:
         """Create missing tables (idempotent) and drop staging tables left by crashed writers."""
         for schema in schemas or COLD_TABLES.values():
             self.client.command(self.create_table_sql(schema))
-        stale = self.client.query(
-            "SELECT name FROM system.tables WHERE database = {db:String} "
-            "AND position(name, {mark:String}) > 0 AND metadata_modification_time < now() - INTERVAL 1 HOUR",
-            parameters={"db": self.database, "mark": STAGE_MARK},
+        self.drop_orphaned_stages()
+
+    def drop_orphaned_stages(self) -> list[str]:
+        """Drop the staging tables whose writer crashed (see `stage_is_orphaned`); returns their names."""
+        rows = self.client.query(
+            "SELECT name, metadata_modification_time < now() - INTERVAL {age:UInt32} SECOND "
+            "FROM system.tables WHERE database = {db:String} AND position(name, {mark:String}) > 0",
+            parameters={"db": self.database, "mark": STAGE_MARK, "age": STALE_STAGE_SECONDS},
         ).result_rows
-        for (name,) in stale:
+        dropped = [name for name, old in rows if stage_is_orphaned(name, bool(old))]
+        for name in dropped:
+            log.info("cold store %s: dropping staging table %s of a crashed writer", redact(self.dsn), name)
             self.client.command(f"DROP TABLE IF EXISTS {self.table(name)}")
+        return dropped
 
     # -- writes ----------------------------------------------------------------------------
     def replace_partitions(
@@ -238,9 +280,10 @@ class ColdStore:
         if outside:
             raise ValueError(f"{schema.name}: rows for {outside[:5]} are outside the days being written")
         target = self.table(schema.name)
-        stage_name = f"{schema.name}{STAGE_MARK}{uuid.uuid4().hex[:12]}"
-        stage = self.table(stage_name)
-        self.client.command(self.create_table_sql(schema, stage_name))
+        self.drop_orphaned_stages()  # a crashed earlier write's leftovers go before this one starts
+        stage_table = stage_name(schema.name)
+        stage = self.table(stage_table)
+        self.client.command(self.create_table_sql(schema, stage_table))
         try:
             self._insert_by_day_chunks(stage, df, sorted(present))
             if schema.partition_by in PERIODS:

@@ -1,33 +1,12 @@
-"""The prod Dagster instance (dagster.prod.yaml) on the real PostgreSQL records materializations."""
+"""The prod Dagster instance (dagster.prod.yaml, fixture in conftest.py) on the real PostgreSQL records
+materializations."""
 
-import shutil
 import uuid
-from pathlib import Path
 
 import dagster as dg
-import pytest
 import sqlalchemy as sa
 
-ROOT = Path(__file__).resolve().parents[2]
 PG = "postgresql://postgres@127.0.0.1:5432/qp_dagster_test"
-
-
-@pytest.fixture
-def prod_instance(tmp_path, monkeypatch):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.prod.yaml", home / "dagster.yaml")
-    for key, value in {
-        "QP_DAGSTER_PG_HOST": "127.0.0.1",
-        "QP_DAGSTER_PG_PORT": "5432",
-        "QP_DAGSTER_PG_USER": "postgres",
-        "QP_DAGSTER_PG_PASSWORD": "",
-        "QP_DAGSTER_PG_DB": "qp_dagster_test",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    with dg.DagsterInstance.get() as instance:
-        yield instance
 
 
 def test_materialization_is_recorded_in_postgres(prod_instance):

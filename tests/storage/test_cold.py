@@ -2,13 +2,17 @@
 the named queries of quotes, klines, bars, grid search results and collector ticks."""
 
 import datetime as dt
+import re
 import subprocess
 import sys
 import textwrap
+import time
 
 import pandas as pd
 import pytest
 
+from quant_platform.core.processes import ProcessId, host_key, hostname, start_ticks
+from quant_platform.core.processes import current as current_process
 from quant_platform.core.schema import (
     BARS_1M,
     COLD_TABLES,
@@ -19,7 +23,8 @@ from quant_platform.core.schema import (
     RAW_QUOTES,
 )
 from quant_platform.sources.synthetic import SyntheticMarket
-from quant_platform.storage.cold import ColdStore, ColdStoreLocked, redact
+from quant_platform.storage import cold as cold_module
+from quant_platform.storage.cold import ColdStore, ColdStoreLocked, redact, stage_name, stage_writer
 
 D1, D2 = dt.date(2024, 9, 30), dt.date(2024, 10, 8)
 
@@ -328,3 +333,55 @@ def test_tick_queries(cold):
     bounded = cold.tick_seqs(["A"], t0, t0 + pd.Timedelta(seconds=9), 2, 2)
     assert list(bounded["seq"]) == [2]
     assert cold.tick_seqs(["C"], t0, t0 + pd.Timedelta(seconds=9), 0, 10).empty
+
+
+def _stage_tables(cold) -> set[str]:
+    rows = cold.client.query(
+        "SELECT name FROM system.tables WHERE database = {db:String} AND position(name, '__stage_') > 0",
+        parameters={"db": cold.database},
+    ).result_rows
+    return {name for (name,) in rows}
+
+
+def _killed_process() -> ProcessId:
+    """A process of this host that existed and was killed (SIGKILL, reaped): a crashed writer."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        return ProcessId(hostname(), child.pid, start_ticks(child.pid))
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+
+
+def test_staging_tables_of_dead_writers_are_dropped_at_the_next_write(cold, quotes, monkeypatch):
+    me, dead = current_process(), _killed_process()
+    crashed = stage_name("raw_quotes", dead)
+    live = stage_name("klines_daily", me)  # e.g. another ColdStore of this process, mid-write
+    reused = stage_name("raw_quotes", ProcessId(me.host, me.pid, (me.start or 0) + 1))
+    remote = stage_name("raw_quotes", ProcessId("another-host", dead.pid, dead.start))
+    legacy = "raw_quotes__stage_0123456789ab"  # older naming: no writer, young
+    for name in (crashed, live, reused, remote, legacy):
+        cold.client.command(cold.create_table_sql(RAW_QUOTES, name))
+
+    cold.replace_partitions(RAW_QUOTES, quotes, [D1, D2])  # fresh tables: no age rule involved
+
+    left = _stage_tables(cold)
+    assert crashed not in left
+    assert live in left
+    assert (reused in left) is (me.start is None)  # a pid now held by another process: dead writer
+    assert {remote, legacy} <= left  # another host's or unknown writers: only after an hour
+    assert cold.count_by_day("raw_quotes", [D1, D2]) == {D1: 720, D2: 720}
+    assert stage_writer(crashed) == (host_key(), dead.pid, dead.start)
+    assert all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n) for n in (crashed, live, reused, remote))
+
+    monkeypatch.setattr(cold_module, "STALE_STAGE_SECONDS", 0)  # as if an hour had passed
+    time.sleep(1.1)  # metadata_modification_time has a resolution of one second
+    assert sorted(cold.drop_orphaned_stages()) == sorted([remote, legacy])
+    assert live in _stage_tables(cold)  # a live writer's table is never dropped, whatever its age
+
+
+def test_ensure_schema_drops_dead_writers_stages_too(cold):
+    crashed = stage_name("klines_daily", _killed_process())
+    cold.client.command(cold.create_table_sql(KLINES_DAILY, crashed))
+    cold.ensure_schema()
+    assert crashed not in _stage_tables(cold)
