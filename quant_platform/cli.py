@@ -99,6 +99,10 @@ def run(
     overrides = {"market": SyntheticMarketResource(n_symbols=symbols)} if synthetic else {}
     defs = build_definitions(resources=overrides)
     instance = _instance()
+    from quant_platform.reconcile import fail_orphaned_runs
+
+    for run_id in fail_orphaned_runs(instance):  # in-process runs of a killed CLI: no daemon sees them
+        console.print(f"[yellow]run {run_id[:8]} was left STARTED by a dead process: marked FAILURE[/yellow]")
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from quant_platform.conventions import EMBEDDED_TAG, partition_range_tags
+from quant_platform.conventions import EMBEDDED_TAG, partition_range_tags, process_tags
 from quant_platform.core.calendar import get_calendar
 from quant_platform.core.limits import check_range_length, check_window
 from quant_platform.partitions import calendar_name, daily_partitions
@@ -65,7 +65,7 @@ def run_range(
     job = definitions.resolve_job_def(job_name)
     result = RangeRunResult(days=days)
     for part in chunks(days, max(1, chunk_size)):
-        tags = {**partition_range_tags(part[0], part[-1]), EMBEDDED_TAG: "true"}
+        tags = {**partition_range_tags(part[0], part[-1]), EMBEDDED_TAG: "true", **process_tags()}
         res = job.execute_in_process(
             run_config=_quiet(log_level), instance=instance, tags=tags, raise_on_error=False
         )
@@ -88,7 +88,7 @@ def run_job(
     return definitions.resolve_job_def(job_name).execute_in_process(
         run_config=_quiet(log_level),
         instance=instance,
-        tags={EMBEDDED_TAG: "true"},
+        tags={EMBEDDED_TAG: "true", **process_tags()},
         raise_on_error=False,
     )
 
