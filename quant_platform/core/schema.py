@@ -212,7 +212,8 @@ BACKTEST_TRADES = TableSchema(
 )
 
 # Per-symbol statistics of `backtest.run` / `backtest.grid` that are stored for every combination of
-# a grid search (`grid.evaluate` re-exports them as `METRICS`).
+# a grid search (`grid.evaluate` re-exports them as `METRICS`); the engine's `STAT_NAMES` starts with
+# them, in this order, which its kernels index by position.
 GRID_METRICS: tuple[str, ...] = (
     "total_return",
     "cagr",

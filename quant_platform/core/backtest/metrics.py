@@ -26,27 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from quant_platform.core.schema import GRID_METRICS
+
 from .kernels import compute_stats  # noqa: F401 - the compiled implementation of the formulas above
 
-STAT_NAMES: tuple[str, ...] = (
-    "total_return",
-    "cagr",
-    "annual_volatility",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "calmar",
-    "num_trades",
-    "win_rate",
-    "exposure",
-    "final_equity",
-    "buy_and_hold_return",
-    "profit_factor",
-    "commissions",
-    "stamp_duty",
-    "open_trades",
-    "open_position_marked_to_close",
-)
+# The statistics a grid search stores are the table's columns (core.schema, no numba to import);
+# the engine adds one flag that only makes sense per run.
+STAT_NAMES: tuple[str, ...] = (*GRID_METRICS, "open_position_marked_to_close")
 N_STATS = len(STAT_NAMES)
 INT_STATS = frozenset({"num_trades", "open_trades"})
 BOOL_STATS = frozenset({"open_position_marked_to_close"})
