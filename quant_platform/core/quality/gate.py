@@ -39,6 +39,8 @@ class GateResult:
             "quarantined_rows": len(self.quarantine),
             "quarantined_share": round(share, 6),
             "quarantined_by_rule": self.by_rule,
+            "exact_duplicates": self.by_rule.get("duplicate", 0),
+            "conflicting_duplicates": self.by_rule.get("conflicting_duplicate", 0),
         }
 
 
