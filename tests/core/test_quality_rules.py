@@ -291,6 +291,23 @@ def test_crossed_book():
     assert_survivors_unchanged(clean, q, [1])
 
 
+def test_quarantine_rows_are_filed_under_the_partition_day():
+    q = make_quotes(n=4, symbols=["600000.SH"]).astype({"trade_date": object})
+    q.loc[0, "trade_date"] = pd.Timestamp("2024-10-09")  # another trading day
+    q.loc[1, "trade_date"] = None
+    q.loc[2, "trade_date"] = "not a date"
+    result = quality.split_quotes(q, trade_date=DAY)
+    assert list(result.quarantined["rule"]) == ["trade_date_mismatch", "missing_value", "bad_type"]
+    table = quality.to_quarantine_table(result)
+    assert set(table["trade_date"]) == {pd.Timestamp(DAY)}
+    assert '"trade_date": "2024-10-09T00:00:00"' in table.loc[0, "payload"]  # its own day stays visible
+    assert table.loc[0, "reason"].startswith("trade_date 2024-10-09 differs from partition 2024-10-08")
+    unpartitioned = quality.to_quarantine_table(result.quarantined.iloc[[0]], "raw_quotes")
+    assert unpartitioned["trade_date"].tolist() == [pd.Timestamp("2024-10-09")]
+    with pytest.raises(ValueError, match="readable trade_date"):
+        quality.to_quarantine_table(result.quarantined, "raw_quotes")
+
+
 def test_naive_timestamps_raise():
     q = make_quotes()
     q["ts"] = q["ts"].dt.tz_localize(None)

@@ -227,7 +227,15 @@ def to_quarantine_table(
     trade_date: DateLike | None = None,
 ) -> pd.DataFrame:
     """Rows shaped for the QUARANTINE table: trade_date, table_name, symbol, ts, rule, reason and the
-    original row as JSON `payload`. Unparseable trade_date/ts become the partition day / NaT."""
+    original row as JSON `payload`.
+
+    With a partition day (`trade_date=`, or the SplitResult's own), every row is filed under that day,
+    whatever its own trade_date says: the quarantine of a partition is replaced together with the
+    partition, so a row dated on another day (`trade_date_mismatch`), or with a null or unreadable
+    trade_date, must land in the partition being written; its own value stays in `payload` and
+    `reason`. Without a partition day each row is filed under its own readable trade_date. An
+    unreadable ts becomes NaT.
+    """
     if isinstance(quarantined, SplitResult):
         table_name = table_name or quarantined.table_name
         trade_date = trade_date or quarantined.trade_date
@@ -237,16 +245,13 @@ def to_quarantine_table(
     if quarantined.empty:
         return QUARANTINE.empty()
     q = quarantined
-    day = (
-        pd.to_datetime(q["trade_date"], errors="coerce") if "trade_date" in q else pd.Series(pd.NaT, q.index)
-    )
-    if day.dt.tz is not None:
-        day = day.dt.tz_localize(None)
-    day = day.dt.normalize()
     if trade_date is not None:
-        day = day.fillna(pd.Timestamp(to_date(trade_date)))
-    if day.isna().any():
-        raise ValueError("quarantined rows without a readable trade_date: pass trade_date=")
+        day = pd.Series(pd.Timestamp(to_date(trade_date)), index=q.index)
+    else:
+        values = q["trade_date"] if "trade_date" in q else [pd.NaT] * len(q)
+        day = pd.Series([_parse_date(v) for v in values], index=q.index, dtype="datetime64[s]").dt.normalize()
+        if day.isna().any():
+            raise ValueError("quarantined rows without a readable trade_date: pass trade_date=")
     return quarantine_frame(
         table_name,
         q[[c for c in q.columns if c not in ("rule", "reason")]],
