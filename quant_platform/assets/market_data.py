@@ -40,7 +40,8 @@ def raw_quotes(
             quotes = quotes[quotes["ts"] <= pd.Timestamp(as_of)]
         frames[day] = quotes
         context.log.info(f"{source.name}: {len(quotes)} snapshots for {day}")
-    checked = gate.gate("raw_quotes", frames, RAW_QUOTES, calendar_name(), universe=source.universe(days[-1]))
+    universe = {day: source.universe(day) for day in days}  # each day against its own universe
+    checked = gate.gate("raw_quotes", frames, RAW_QUOTES, calendar_name(), universe=universe)
     vendor_rejected = gate.vendor_rejected(source, "raw_quotes", days)  # rows a vendor adapter could not map
     if len(vendor_rejected):
         checked.add_quarantine(vendor_rejected)

@@ -59,9 +59,10 @@ def qa_report(
     from quant_platform import quality
 
     days = partition_days(context)
-    universe = market.source().universe(days[-1])
+    source = market.source()
+    universe = {day: source.universe(day) for day in days}  # each day against its own universe
     with clickhouse.open() as cold:
-        metrics = pd.concat([day_metrics(cold, day, universe) for day in days], ignore_index=True)
+        metrics = pd.concat([day_metrics(cold, day, universe[day]) for day in days], ignore_index=True)
         cold.replace_partitions(QA_METRICS, metrics, days)
         history = cold.read_table("qa_metrics", days[-1] - dt.timedelta(days=TREND_DAYS * 2), days[-1])
     last = metrics[metrics["trade_date"] == pd.Timestamp(days[-1])]
