@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from quant_platform.assets import gate
-from quant_platform.assets.common import STORE_RETRY, cold_table_metadata, table_metadata
+from quant_platform.assets.common import STORE_RETRY, cold_table_metadata, store_step, table_metadata
 from quant_platform.conventions import AS_OF_TAG, COLD_POOL
 from quant_platform.core.schema import RAW_QUOTES
 from quant_platform.partitions import calendar_name, daily_partitions, partition_days
@@ -24,6 +24,7 @@ from quant_platform.resources.market import MarketDataResource
     description="Level-1 snapshots (price, day OHLC, cumulative volume/amount, best bid/ask) per symbol. "
     "Cold tier table `raw_quotes`, one ClickHouse partition per trading day.",
 )
+@store_step
 def raw_quotes(
     context: dg.AssetExecutionContext,
     market: MarketDataResource,

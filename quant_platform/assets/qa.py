@@ -10,7 +10,7 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
-from quant_platform.assets.common import STORE_RETRY, cold_table_metadata
+from quant_platform.assets.common import STORE_RETRY, cold_table_metadata, store_step
 from quant_platform.conventions import COLD_POOL
 from quant_platform.core.plots import markdown_image
 from quant_platform.core.schema import QA_METRICS
@@ -53,6 +53,7 @@ def day_metrics(cold: ColdStore, day: dt.date, universe: list[str] | None) -> pd
     description="Per-day QA metrics of quotes, 1m bars and klines (completeness, duplicates, quarantine "
     "by rule, outliers, stale prices, gaps). Cold tier table `qa_metrics`; UI: table, trend, plots.",
 )
+@store_step
 def qa_report(
     context: dg.AssetExecutionContext, clickhouse: ClickHouseResource, market: MarketDataResource
 ) -> dg.MaterializeResult:
