@@ -38,7 +38,7 @@ def raw_quotes(
     for day in days:
         quotes = source.fetch_quotes(day)
         if as_of:  # intraday refresh: only what has happened by the scheduled instant
-            quotes = quotes[quotes["ts"] <= pd.Timestamp(as_of)]
+            quotes = snapshots_until(quotes, pd.Timestamp(as_of))
         frames[day] = quotes
         context.log.info(f"{source.name}: {len(quotes)} snapshots for {day}")
     universe = {day: source.universe(day) for day in days}  # each day against its own universe
@@ -60,3 +60,20 @@ def raw_quotes(
             "hot_latest_quotes": cached,
         }
     )
+
+
+def snapshots_until(quotes: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Snapshots at or before `as_of`. A ts that is not a readable tz-aware instant (text, null, a
+    naive value) is kept, so the gate quarantines it with its reason instead of failing the day."""
+    ts = quotes["ts"]
+    if not isinstance(ts.dtype, pd.DatetimeTZDtype):
+        ts = pd.Series([_instant(v) for v in ts], index=quotes.index, dtype="datetime64[ms, UTC]")
+    return quotes[~(ts > as_of).to_numpy()]
+
+
+def _instant(v: object) -> pd.Timestamp:
+    try:
+        t = pd.Timestamp(v)
+    except (ValueError, TypeError, OverflowError):
+        return pd.NaT
+    return t.tz_convert("UTC") if t is not pd.NaT and t.tzinfo is not None else pd.NaT

@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from quant_platform.assets.market_data import raw_quotes
+from quant_platform.assets.market_data import raw_quotes, snapshots_until
 from quant_platform.core.quality.gate import gate
 from quant_platform.core.schema import RAW_QUOTES
 from quant_platform.resources import ClickHouseResource, HotCacheResource, MarketDataResource
@@ -63,3 +63,15 @@ def test_gate_takes_one_universe_a_mapping_or_a_callable():
     for result in (by_mapping, by_callable):
         days = pd.DatetimeIndex(result.quarantine["trade_date"]).date
         assert set(days) == {DAYS[1]} and set(result.quarantine["rule"]) == {"unknown_symbol"}
+
+
+def test_intraday_cut_keeps_unreadable_ts_for_the_gate():
+    """The as-of cut of an intraday refresh compared text with Timestamps and failed the day."""
+    quotes = SyntheticMarket(n_symbols=1, snapshot_seconds=300).fetch_quotes(DAYS[1]).head(6)
+    mixed = quotes.astype({"ts": object})
+    mixed.loc[1, "ts"] = "not a time"
+    mixed.loc[2, "ts"] = None
+    mixed.loc[3, "ts"] = quotes.loc[3, "ts"].tz_convert("Asia/Shanghai").isoformat()
+    as_of = quotes.loc[3, "ts"]
+    assert list(snapshots_until(mixed, as_of).index) == [0, 1, 2, 3]
+    assert list(snapshots_until(quotes, as_of).index) == [0, 1, 2, 3]

@@ -435,6 +435,30 @@ def test_null_and_non_text_symbols():
     ]
 
 
+def test_unhashable_and_mixed_type_values_never_fail_the_split():
+    q = make_quotes(n=4).astype({"symbol": object, "ts": object, "trade_date": object, "price": object})
+    q.at[0, "symbol"] = ["600000.SH"]  # unhashable: pd.factorize cannot take it
+    q.at[1, "symbol"] = b"600000.SH"  # bytes and ints do not sort with text
+    q.at[2, "symbol"] = 600000
+    q.at[3, "ts"] = {"t": "09:31"}
+    q.at[4, "trade_date"] = ["2024-10-08"]
+    q.at[5, "price"] = {(1, 2): "tuple keys"}  # not even JSON can hold it
+    result = quality.split_quotes(q, trade_date=DAY, universe=SYMBOLS)
+    first = result.quarantined["reason"].str.split("; ").str[0]
+    assert set(result.quarantined["rule"]) == {"bad_type"} and len(result.quarantined) == 6
+    assert list(first) == [
+        "symbol=['600000.SH'] is not text",
+        "symbol=b'600000.SH' is not text",
+        "symbol=600000 is not text",
+        "ts={'t': '09:31'} is not a timestamp",
+        "trade_date=['2024-10-08'] is not a date",
+        "price={(1, 2): 'tuple keys'} is dict, not a number",
+    ]
+    assert_survivors_unchanged(result.clean, make_quotes(n=4), range(6))
+    table = quality.to_quarantine_table(result)
+    assert "'tuple keys'" in table.loc[5, "payload"] and table.loc[0, "symbol"] == "['600000.SH']"
+
+
 def test_empty_partition():
     result = quality.split_quotes(RAW_QUOTES.empty(), trade_date=DAY)
     clean, quarantined = result

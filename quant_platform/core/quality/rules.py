@@ -459,25 +459,54 @@ def _coerce(raw: pd.DataFrame, spec: _Spec, flags: _Flags) -> tuple[pd.DataFrame
 def _coerce_symbol(
     s: pd.Series, name: str, flags: _Flags
 ) -> tuple[pd.Series | np.ndarray, np.ndarray, np.ndarray]:
-    """The symbol column plus its codes (sorted, -1 for unusable) and uniques, factorised only once."""
+    """The symbol column plus its codes (sorted, -1 for unusable) and uniques, factorised only once.
+
+    Non-text values (ints, bytes, lists, ...) are set aside before factorising: mixed types do not
+    sort and unhashable ones do not factorise, and one such value must not fail the partition."""
+    original = s
+    not_text = np.zeros(len(s), dtype=bool)
+    if s.dtype == object:
+        raw = s.to_numpy(dtype=object)
+        text = np.fromiter((isinstance(v, str) for v in raw), dtype=bool, count=len(raw))
+        if not text.all():
+            null = np.fromiter((_isnull(v) for v in raw), dtype=bool, count=len(raw))
+            not_text = ~text & ~null
+            s = pd.Series(np.where(text, raw, None), dtype=object)
     codes, uniques = pd.factorize(s, sort=True, use_na_sentinel=True)
     uniques = np.asarray(uniques, dtype=object)
+    known = codes >= 0
+    at = np.maximum(codes, 0)
     is_text = np.array([isinstance(u, str) for u in uniques], dtype=bool)
-    blank = np.array([isinstance(u, str) and not u.strip() for u in uniques], dtype=bool)
-    null = codes < 0
-    flags.add("missing_value", null, lambda p: [f"{name} is null"] * len(p))
-    if blank.any():
-        flags.add("missing_value", ~null & blank[codes], lambda p: [f"{name} is empty"] * len(p))
-    if not is_text.all():
-        not_text = ~null & ~is_text[codes]
-        flags.add("bad_type", not_text, lambda p: [f"{name}={_brief(s.iloc[i])} is not text" for i in p])
-        codes = np.where(null | is_text[codes], codes, -1)
+    if len(uniques) and not is_text.all():  # a column of another type, e.g. int64 codes
+        not_text |= known & ~is_text[at]
         uniques = np.where(is_text, uniques, "")
+    codes = np.where(not_text, -1, codes)
+    null = (codes < 0) & ~not_text
+    flags.add("missing_value", null, lambda p: [f"{name} is null"] * len(p))
+    blank = np.array([isinstance(u, str) and not u.strip() for u in uniques], dtype=bool)
+    if blank.any():
+        flags.add("missing_value", (codes >= 0) & blank[at], lambda p: [f"{name} is empty"] * len(p))
+    flags.add("bad_type", not_text, lambda p: [f"{name}={_brief(original.iloc[i])} is not text" for i in p])
     if pd.api.types.is_string_dtype(s.dtype) and s.dtype != object and not null.any():
         column: pd.Series | np.ndarray = s.reset_index(drop=True)  # already text: no copy to objects
     else:
         column = np.where(codes < 0, "", uniques[np.maximum(codes, 0)] if len(uniques) else "")
     return column, codes, uniques
+
+
+def _parse_each(s: pd.Series, parse: Callable[[object], object]) -> list:
+    """parse(v) for every value, once per distinct value (unhashable values, e.g. lists, each time)."""
+    cache: dict = {}
+    out = []
+    for v in s:
+        try:
+            r = cache[v]
+        except KeyError:
+            r = cache[v] = parse(v)
+        except TypeError:
+            r = parse(v)
+        out.append(r)
+    return out
 
 
 def _coerce_ts(s: pd.Series, flags: _Flags) -> tuple[pd.Series, str | None]:
@@ -490,10 +519,7 @@ def _coerce_ts(s: pd.Series, flags: _Flags) -> tuple[pd.Series, str | None]:
         flags.add("missing_value", out.isna().to_numpy(), lambda p: ["ts is null"] * len(p))
         return out.reset_index(drop=True), note
     # object / text column: parse value by value; naive or unreadable values are quarantined
-    parsed: dict[object, pd.Timestamp | str] = {}
-    for v in pd.unique(s.dropna()):
-        parsed[v] = _parse_ts(v)
-    values = [pd.NaT if _isnull(v) else parsed[v] for v in s]
+    values = _parse_each(s, lambda v: pd.NaT if _isnull(v) else _parse_ts(v))
     null = np.array([_isnull(v) for v in s], dtype=bool)
     problem = np.array([isinstance(v, str) for v in values], dtype=bool)
     flags.add("missing_value", null, lambda p: ["ts is null"] * len(p))
@@ -508,11 +534,11 @@ def _parse_ts(v: object) -> pd.Timestamp | str:
     try:
         t = pd.Timestamp(v)
     except (ValueError, TypeError, OverflowError):
-        return f"ts={v!r} is not a timestamp"
+        return f"ts={_brief(v)} is not a timestamp"
     if t is pd.NaT:
-        return f"ts={v!r} is not a timestamp"
+        return f"ts={_brief(v)} is not a timestamp"
     if t.tzinfo is None:
-        return f"ts={v!r} is naive (no time zone); timestamps must be tz-aware UTC"
+        return f"ts={_brief(v)} is naive (no time zone); timestamps must be tz-aware UTC"
     return t.tz_convert("UTC")
 
 
@@ -523,10 +549,11 @@ def _coerce_date(s: pd.Series, name: str, flags: _Flags) -> pd.Series:
         d = s
         bad_text = np.zeros(len(s), dtype=bool)
     else:
-        parsed = {v: _parse_date(v) for v in pd.unique(s.dropna())}
-        d = pd.Series([pd.NaT if _isnull(v) else parsed[v] for v in s], dtype="datetime64[s]")
-        bad_text = (~s.isna()).to_numpy() & d.isna().to_numpy()
-        flags.add("bad_type", bad_text, lambda p: [f"{name}={s.iloc[i]!r} is not a date" for i in p])
+        d = pd.Series(
+            _parse_each(s, lambda v: pd.NaT if _isnull(v) else _parse_date(v)), dtype="datetime64[s]"
+        )
+        bad_text = ~np.array([_isnull(v) for v in s], dtype=bool) & d.isna().to_numpy()
+        flags.add("bad_type", bad_text, lambda p: [f"{name}={_brief(s.iloc[i])} is not a date" for i in p])
     d = d.reset_index(drop=True)
     null = d.isna().to_numpy() & ~bad_text
     flags.add("missing_value", null, lambda p: [f"{name} is null"] * len(p))
