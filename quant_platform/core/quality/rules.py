@@ -9,10 +9,11 @@ with it and nothing is silently dropped. The split runs in three stages:
 2. Per-row rules, evaluated on every row: values are coerced one by one (a string in a numeric
    column quarantines that row only), then every rule in `RULES` order is applied. A row failing
    several rules gets the first one as `rule` and all of their reasons joined with "; " as `reason`.
-3. Sequence rules, on the rows that passed stage 2: duplicated keys (the first copy in input order
-   is kept) and, for quotes, cumulative volume/amount decreasing within a day (the fewest snapshots
-   that make the day's series non-decreasing are quarantined). Input order does not matter: rows are
-   sorted by (symbol, ts), and only an inconsistency after sorting is quarantined.
+3. Sequence rules, on the rows that passed stage 2: duplicated keys (of identical copies the first
+   in input order is kept; versions that differ are all quarantined) and, for quotes, cumulative
+   volume/amount decreasing within a day (the fewest snapshots that make the day's series
+   non-decreasing are quarantined). Input order does not matter: rows are sorted by (symbol, ts),
+   and only an inconsistency after sorting is quarantined.
 
 Clean rows are returned conformed to the table schema (exact columns and dtypes, sorted by the
 schema's key, fresh index). Quarantined rows keep the schema columns with their original values
