@@ -13,7 +13,7 @@ import dagster as dg
 import pandas as pd
 
 from quant_platform import __version__
-from quant_platform.assets.common import STORE_RETRY, cold_table_metadata, preview
+from quant_platform.assets.common import STORE_RETRY, cold_table_metadata, preview, store_step
 from quant_platform.conventions import COLD_POOL
 from quant_platform.core.plots import drawdown, equity_drawdown_png, markdown_image
 from quant_platform.core.schema import BACKTEST_EQUITY, BACKTEST_TRADES
@@ -156,6 +156,7 @@ BACKTEST_AUTOMATION = (
     "(backtest_equity, backtest_trades). The table shown is backtest_equity; the run's trades are "
     "in backtest_trades under the same run_id.",
 )
+@store_step
 def backtest_runs(
     context: dg.AssetExecutionContext,
     config: BacktestRunsConfig,

@@ -3,7 +3,13 @@
 import dagster as dg
 import pandas as pd
 
-from quant_platform.assets.common import STORE_RETRY, cold_table_metadata, interval_starts, table_metadata
+from quant_platform.assets.common import (
+    STORE_RETRY,
+    cold_table_metadata,
+    interval_starts,
+    store_step,
+    table_metadata,
+)
 from quant_platform.conventions import COLD_POOL
 from quant_platform.core.rollups import intraday_bars
 from quant_platform.core.schema import BAR_SCHEMAS
@@ -33,6 +39,7 @@ BAR_KEYS = {freq: dg.AssetKey(f"bars_{freq}") for freq in BAR_SCHEMAS}
     pool=COLD_POOL,
     can_subset=False,
 )
+@store_step
 def intraday_bars_assets(
     context: dg.AssetExecutionContext, clickhouse: ClickHouseResource, hot: HotCacheResource
 ):

@@ -1,8 +1,13 @@
-"""What every store-touching asset shares: retry policy, pool, tags and metadata helpers."""
+"""What every store-touching asset shares: retry policy and error classification, metadata helpers."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
 import dagster as dg
 import pandas as pd
@@ -11,10 +16,75 @@ from quant_platform.core.calendar import get_calendar
 from quant_platform.core.schema import TableSchema
 from quant_platform.storage.cold import DEFAULT_DATABASE, qualified_name
 
+F = TypeVar("F", bound=Callable)
+
 # Stores fail transiently (a server restart, a held embedded lock): retry with backoff and jitter.
+# Only transient errors get that far: bodies run under `store_step`, which fails anything else at once.
 STORE_RETRY = dg.RetryPolicy(
     max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors a retry can cure: lost or refused connections and timeouts (`OSError`,
+    `ConnectionError`, `TimeoutError`, clickhouse-connect's `OperationalError`), a cold store that
+    cannot be reached or whose embedded path another process holds (`ColdStoreError` from connecting,
+    `ColdStoreLocked`), an unreachable warm or hot store (`StoreUnavailable`, `HotStoreUnavailable`,
+    a transient SQLAlchemy error), a vendor that kept failing in transport (`SourceUnavailable`).
+    Anything else (a bad value, a refused write, a bug) fails the same way every time."""
+    from clickhouse_connect.driver.exceptions import OperationalError
+
+    from quant_platform.sources.ratelimit import SourceUnavailable
+    from quant_platform.storage.cold import ColdStoreError
+    from quant_platform.storage.hot.errors import HotStoreUnavailable
+    from quant_platform.storage.warm.errors import StoreUnavailable
+    from quant_platform.storage.warm.errors import is_transient as warm_transient
+
+    transient = (OSError, OperationalError, HotStoreUnavailable, StoreUnavailable, SourceUnavailable)
+    # ColdStoreError is raised on purpose only by connect(): unreachable, or held (ColdStoreLocked).
+    return isinstance(exc, transient + (ColdStoreError,)) or warm_transient(exc)
+
+
+@contextmanager
+def store_errors(step: str = "step") -> Iterator[None]:
+    """Let transient errors through to the step's RetryPolicy; turn any other exception into a
+    `dg.Failure` that is not retried, whose description keeps the error's type and message.
+    `dg.Failure` and `dg.RetryRequested` raised on purpose pass unchanged."""
+    try:
+        yield
+    except (dg.Failure, dg.RetryRequested):
+        raise
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        raise dg.Failure(
+            description=f"{type(exc).__name__}: {exc}",
+            metadata={"error_type": f"{type(exc).__module__}.{type(exc).__qualname__}", "step": step},
+            allow_retries=False,
+        ) from exc
+
+
+def store_step(fn: F) -> F:
+    """Decorator for the body of a store-touching asset or op (under `@dg.asset` / `@dg.op`): runs
+    it inside `store_errors`, so a deterministic error fails after one attempt instead of being
+    retried by `STORE_RETRY`. Generator bodies (multi-assets, ops yielding outputs) work too.
+    The signature is kept for Dagster (context, config and resources are found by name and type)."""
+    name = getattr(fn, "__name__", "step")
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def generator(*args, **kwargs):
+            with store_errors(name):
+                yield from fn(*args, **kwargs)
+
+        return generator  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        with store_errors(name):
+            return fn(*args, **kwargs)
+
+    return call  # type: ignore[return-value]
 
 
 def preview(df: pd.DataFrame, rows: int = 8) -> dg.MetadataValue:

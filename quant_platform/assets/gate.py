@@ -15,9 +15,14 @@ __all__ = ["GateResult", "by_day", "gate", "split_day", "vendor_rejected", "writ
 
 
 def write(cold: ColdStore, schema: TableSchema, result: GateResult, days: list[dt.date]) -> None:
-    """Replace the days' clean rows and the days' quarantine of this table, both atomically per day."""
-    cold.replace_partitions(schema, result.clean, days)
+    """Replace the days' quarantine of this table, then the days' clean rows, each atomically per day.
+
+    The quarantine goes first: a failure between the two writes leaves the previous clean partition
+    in place (with a quarantine that already explains the new data), never new clean rows without
+    the rows that were split off them. A retry rewrites both.
+    """
     cold.replace_partitions(QUARANTINE, result.quarantine, days, scope=schema.name)
+    cold.replace_partitions(schema, result.clean, days)
 
 
 def vendor_rejected(source, table_name: str, days: list[dt.date]) -> pd.DataFrame:

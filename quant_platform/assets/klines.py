@@ -4,7 +4,7 @@ import dagster as dg
 import numpy as np
 
 from quant_platform.assets import gate
-from quant_platform.assets.common import STORE_RETRY, cold_table_metadata, table_metadata
+from quant_platform.assets.common import STORE_RETRY, cold_table_metadata, store_step, table_metadata
 from quant_platform.conventions import COLD_POOL
 from quant_platform.core.rollups import daily_klines
 from quant_platform.core.schema import KLINES_DAILY
@@ -24,6 +24,7 @@ from quant_platform.resources.clickhouse import ClickHouseResource
     description="Daily klines from each symbol's last snapshot (the exchange's day fields), with price "
     "limits; cross-checked against the sum of 1m bar volumes. Cold tier table `klines_daily`.",
 )
+@store_step
 def klines_daily(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource) -> dg.MaterializeResult:
     days = partition_days(context)
     with clickhouse.open() as cold:

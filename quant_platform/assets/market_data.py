@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from quant_platform.assets import gate
-from quant_platform.assets.common import STORE_RETRY, cold_table_metadata, table_metadata
+from quant_platform.assets.common import STORE_RETRY, cold_table_metadata, store_step, table_metadata
 from quant_platform.conventions import AS_OF_TAG, COLD_POOL
 from quant_platform.core.schema import RAW_QUOTES
 from quant_platform.partitions import calendar_name, daily_partitions, partition_days
@@ -24,6 +24,7 @@ from quant_platform.resources.market import MarketDataResource
     description="Level-1 snapshots (price, day OHLC, cumulative volume/amount, best bid/ask) per symbol. "
     "Cold tier table `raw_quotes`, one ClickHouse partition per trading day.",
 )
+@store_step
 def raw_quotes(
     context: dg.AssetExecutionContext,
     market: MarketDataResource,
@@ -37,10 +38,11 @@ def raw_quotes(
     for day in days:
         quotes = source.fetch_quotes(day)
         if as_of:  # intraday refresh: only what has happened by the scheduled instant
-            quotes = quotes[quotes["ts"] <= pd.Timestamp(as_of)]
+            quotes = snapshots_until(quotes, pd.Timestamp(as_of))
         frames[day] = quotes
         context.log.info(f"{source.name}: {len(quotes)} snapshots for {day}")
-    checked = gate.gate("raw_quotes", frames, RAW_QUOTES, calendar_name(), universe=source.universe(days[-1]))
+    universe = {day: source.universe(day) for day in days}  # each day against its own universe
+    checked = gate.gate("raw_quotes", frames, RAW_QUOTES, calendar_name(), universe=universe)
     vendor_rejected = gate.vendor_rejected(source, "raw_quotes", days)  # rows a vendor adapter could not map
     if len(vendor_rejected):
         checked.add_quarantine(vendor_rejected)
@@ -58,3 +60,20 @@ def raw_quotes(
             "hot_latest_quotes": cached,
         }
     )
+
+
+def snapshots_until(quotes: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Snapshots at or before `as_of`. A ts that is not a readable tz-aware instant (text, null, a
+    naive value) is kept, so the gate quarantines it with its reason instead of failing the day."""
+    ts = quotes["ts"]
+    if not isinstance(ts.dtype, pd.DatetimeTZDtype):
+        ts = pd.Series([_instant(v) for v in ts], index=quotes.index, dtype="datetime64[ms, UTC]")
+    return quotes[~(ts > as_of).to_numpy()]
+
+
+def _instant(v: object) -> pd.Timestamp:
+    try:
+        t = pd.Timestamp(v)
+    except (ValueError, TypeError, OverflowError):
+        return pd.NaT
+    return t.tz_convert("UTC") if t is not pd.NaT and t.tzinfo is not None else pd.NaT

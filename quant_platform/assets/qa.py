@@ -10,7 +10,7 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
-from quant_platform.assets.common import STORE_RETRY, cold_table_metadata
+from quant_platform.assets.common import STORE_RETRY, cold_table_metadata, store_step
 from quant_platform.conventions import COLD_POOL
 from quant_platform.core.plots import markdown_image
 from quant_platform.core.schema import QA_METRICS
@@ -53,15 +53,17 @@ def day_metrics(cold: ColdStore, day: dt.date, universe: list[str] | None) -> pd
     description="Per-day QA metrics of quotes, 1m bars and klines (completeness, duplicates, quarantine "
     "by rule, outliers, stale prices, gaps). Cold tier table `qa_metrics`; UI: table, trend, plots.",
 )
+@store_step
 def qa_report(
     context: dg.AssetExecutionContext, clickhouse: ClickHouseResource, market: MarketDataResource
 ) -> dg.MaterializeResult:
     from quant_platform import quality
 
     days = partition_days(context)
-    universe = market.source().universe(days[-1])
+    source = market.source()
+    universe = {day: source.universe(day) for day in days}  # each day against its own universe
     with clickhouse.open() as cold:
-        metrics = pd.concat([day_metrics(cold, day, universe) for day in days], ignore_index=True)
+        metrics = pd.concat([day_metrics(cold, day, universe[day]) for day in days], ignore_index=True)
         cold.replace_partitions(QA_METRICS, metrics, days)
         history = cold.read_table("qa_metrics", days[-1] - dt.timedelta(days=TREND_DAYS * 2), days[-1])
     last = metrics[metrics["trade_date"] == pd.Timestamp(days[-1])]

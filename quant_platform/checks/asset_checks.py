@@ -7,6 +7,7 @@ severity blocks every downstream asset, in the same run and in automation.
 """
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import dagster as dg
@@ -32,8 +33,15 @@ class Thresholds:
         return cls(current.qa_max_quarantined_share, current.qa_max_missing_share)
 
 
-def judge(table: str, days: list[dt.date], cold, universe: list[str] | None, thresholds: Thresholds):
-    """(passed, severity, description, metadata) for `table` over `days`."""
+def judge(
+    table: str,
+    days: list[dt.date],
+    cold,
+    universe: list[str] | Mapping[dt.date, list[str]] | None,
+    thresholds: Thresholds,
+):
+    """(passed, severity, description, metadata) for `table` over `days`; `universe`: one list for
+    every day or a mapping day -> symbols (klines completeness)."""
     from quant_platform import quality
     from quant_platform.core.quality.gx_suites import validate_days
 
@@ -125,7 +133,8 @@ def quality_check(table: str) -> dg.AssetChecksDefinition:
         context: dg.AssetCheckExecutionContext, clickhouse: ClickHouseResource, market: MarketDataResource
     ) -> dg.AssetCheckResult:
         days = run_days(context.run.tags)
-        universe = market.source().universe(days[-1]) if table == "klines_daily" else None
+        source = market.source() if table == "klines_daily" else None
+        universe = {day: source.universe(day) for day in days} if source is not None else None
         with clickhouse.open() as cold:
             passed, severity, description, metadata = judge(
                 table, days, cold, universe, Thresholds.from_env()

@@ -204,6 +204,110 @@ def test_strings_in_numeric_columns_are_coerced_per_value():
     assert_survivors_unchanged(clean, q, [1, 5])
 
 
+def test_non_numbers_in_numeric_columns_are_bad_type_and_numbers_of_any_kind_are_read():
+    from decimal import Decimal
+
+    q = make_quotes(n=12, symbols=["600000.SH"])
+    mixed = q.astype({"price": object, "amount": object})
+    mixed.loc[0, "price"] = True
+    mixed.loc[1, "price"] = b"10.05"
+    mixed.at[2, "price"] = [10.05]
+    mixed.at[3, "price"] = {"v": 10.05}
+    mixed.loc[4, "price"] = Decimal("NaN")
+    mixed.loc[5, "price"] = complex(10, 1)
+    mixed.loc[6, "price"] = Decimal(str(q.loc[6, "price"]))  # numbers of any kind are fine
+    mixed.loc[7, "price"] = np.float32(q.loc[7, "price"]).item()
+    mixed.loc[8, "amount"] = (
+        int(q.loc[8, "amount"]) if q.loc[8, "amount"].is_integer() else str(q.loc[8, "amount"])
+    )
+    mixed.loc[9, "amount"] = np.float64(q.loc[9, "amount"])
+    clean, quarantined = quality.split_quotes(mixed, trade_date=DAY)
+    assert set(quarantined["rule"]) == {"bad_type"} and list(quarantined.index) == [0, 1, 2, 3, 4, 5]
+    assert list(quarantined["reason"].str.split("; ").str[0]) == [
+        "price=True is a boolean, not a number",
+        "price=b'10.05' is bytes, not a number",
+        "price=[10.05] is list, not a number",
+        "price={'v': 10.05} is dict, not a number",
+        "price=Decimal('NaN') is a Decimal NaN, not a number",
+        "price=(10+1j) is complex, not a number",
+    ]
+    assert quarantined.loc[0, "price"] is True  # kept as it came
+    assert len(clean) == 6 and clean["price"].dtype == np.float64
+    assert clean.loc[clean["ts"] == q.loc[6, "ts"], "price"].item() == q.loc[6, "price"]
+
+
+def test_bool_column_is_bad_type():
+    q = make_quotes(n=2, symbols=["600000.SH"]).assign(bid=[True, False])
+    assert set(quality.split_quotes(q).quarantined["reason"]) == {
+        "bid=True is a boolean, not a number",
+        "bid=False is a boolean, not a number",
+    }
+
+
+def test_numbers_too_large_to_be_real_or_to_store_are_out_of_range():
+    from decimal import Decimal
+
+    q = make_quotes(n=10, symbols=["600000.SH"])
+    big = q.astype({"price": object, "volume": object, "amount": object})
+    big.loc[0, "volume"] = 1e20  # beyond int64: used to wrap round to a negative volume
+    big.loc[1, "volume"] = 2 * 10**15  # fits int64, but no share ever traded that much
+    big.loc[2, "price"] = "1" * 400  # float("1" * 400) is inf
+    big.loc[3, "price"] = Decimal("1e400")
+    big.loc[4, "price"] = 10**400
+    big.loc[5, "amount"] = 1e19
+    big.loc[6, "volume"] = "100000000000000000000"
+    big.loc[7, "price"] = "inf"  # a real infinity is non_finite, not out_of_range
+    clean, quarantined = quality.split_quotes(big, trade_date=DAY)
+    rules = dict(zip(quarantined.index, quarantined["rule"], strict=True))
+    assert rules == {i: "out_of_range" for i in range(7)} | {7: "non_finite"}
+    first = quarantined["reason"].str.split("; ").str[0]
+    assert first[0] == "volume=1e+20 does not fit int64"
+    assert first[1] == "volume=2e+15 is above the plausible maximum 1e+15"
+    assert first[2] == "price='" + "1" * 31 + "... (400 characters) is too large for float64"
+    assert first[3] == "price=Decimal('1E+400') is too large for float64"
+    assert first[5] == "amount=1e+19 is above the plausible maximum 1e+18"
+    assert first[7] == "price=inf is not finite"
+    assert quarantined.loc[2, "price"] == "1" * 400  # the original text stays in the quarantine
+    assert_survivors_unchanged(clean, q, range(8))
+
+
+def test_price_above_the_plausible_maximum():
+    q = make_quotes(n=2, symbols=["600000.SH"])
+    q.loc[1, ["price", "high"]] = 2e7
+    r = only(quality.split_quotes(q).quarantined)
+    assert r["rule"] == "out_of_range" and r["reason"].startswith(
+        "price=20000000 is above the plausible maximum 1e+07; high=20000000 is above"
+    )
+
+
+def test_crossed_book():
+    q = make_quotes(n=4, symbols=["600000.SH"])
+    q.loc[1, ["bid", "ask"]] = [10.2, 10.1]  # crossed
+    q.loc[2, ["bid", "ask"]] = [10.1, 10.1]  # locked: bid == ask is tradable
+    q.loc[3, ["bid", "ask"]] = [10.2, 0.0]  # no ask at all (e.g. limit-up): not crossed
+    clean, quarantined = quality.split_quotes(q, trade_date=DAY)
+    r = only(quarantined)
+    assert (r.name, r["rule"], r["reason"]) == (1, "crossed_book", "crossed book: bid 10.2 > ask 10.1")
+    assert_survivors_unchanged(clean, q, [1])
+
+
+def test_quarantine_rows_are_filed_under_the_partition_day():
+    q = make_quotes(n=4, symbols=["600000.SH"]).astype({"trade_date": object})
+    q.loc[0, "trade_date"] = pd.Timestamp("2024-10-09")  # another trading day
+    q.loc[1, "trade_date"] = None
+    q.loc[2, "trade_date"] = "not a date"
+    result = quality.split_quotes(q, trade_date=DAY)
+    assert list(result.quarantined["rule"]) == ["trade_date_mismatch", "missing_value", "bad_type"]
+    table = quality.to_quarantine_table(result)
+    assert set(table["trade_date"]) == {pd.Timestamp(DAY)}
+    assert '"trade_date": "2024-10-09T00:00:00"' in table.loc[0, "payload"]  # its own day stays visible
+    assert table.loc[0, "reason"].startswith("trade_date 2024-10-09 differs from partition 2024-10-08")
+    unpartitioned = quality.to_quarantine_table(result.quarantined.iloc[[0]], "raw_quotes")
+    assert unpartitioned["trade_date"].tolist() == [pd.Timestamp("2024-10-09")]
+    with pytest.raises(ValueError, match="readable trade_date"):
+        quality.to_quarantine_table(result.quarantined, "raw_quotes")
+
+
 def test_naive_timestamps_raise():
     q = make_quotes()
     q["ts"] = q["ts"].dt.tz_localize(None)
@@ -233,17 +337,36 @@ def test_non_utc_timestamps_are_converted():
     assert any("Asia/Shanghai" in w for w in result.warnings)
 
 
-def test_duplicated_snapshots_keep_the_first_copy():
+def test_exact_duplicates_keep_the_first_copy_conflicting_ones_lose_every_version():
     q = make_quotes()
     exact = q.iloc[[2]].rename(index={2: 100})
     conflicting = q.iloc[[3]].rename(index={3: 101}).assign(price=q.loc[3, "price"] + 0.01)
     dup = pd.concat([q, exact, conflicting])
-    clean, quarantined = quality.split_quotes(dup, trade_date=DAY)
-    assert list(quarantined.index) == [100, 101]
-    assert set(quarantined["rule"]) == {"duplicate"}
+    result = quality.split_quotes(dup, trade_date=DAY)
+    clean, quarantined = result
+    assert list(quarantined.index) == [3, 100, 101]
+    assert quarantined.loc[100, "rule"] == "duplicate"
     assert quarantined.loc[100, "reason"] == "duplicate of row 2 (symbol + ts); identical copy"
-    assert quarantined.loc[101, "reason"] == "duplicate of row 3 (symbol + ts); values differ in price"
-    assert_survivors_unchanged(clean, q, [])
+    assert list(quarantined.loc[[3, 101], "rule"]) == ["conflicting_duplicate"] * 2
+    assert quarantined.loc[101, "reason"] == (
+        "2 versions of one symbol + ts (rows 3, 101) differ in price; every version is quarantined"
+    )
+    assert quarantined.loc[101, "price"] == q.loc[3, "price"] + 0.01  # both versions kept as they came
+    assert (result.metadata["exact_duplicates"], result.metadata["conflicting_duplicates"]) == (1, 2)
+    assert_survivors_unchanged(clean, q, [3])
+
+
+def test_conflicting_versions_are_all_quarantined_even_with_an_exact_copy_among_them():
+    q = make_quotes(n=3, symbols=["600000.SH"])
+    versions = pd.concat(
+        [q, q.iloc[[1]], q.iloc[[1]].assign(volume=q.loc[1, "volume"] + 100)], ignore_index=True
+    )
+    clean, quarantined = quality.split_quotes(versions, trade_date=DAY)
+    assert set(quarantined["rule"]) == {"conflicting_duplicate"} and list(quarantined.index) == [1, 3, 4]
+    assert quarantined.loc[4, "reason"].startswith(
+        "3 versions of one symbol + ts (rows 1, 3, 4) differ in volume"
+    )
+    assert_survivors_unchanged(clean, q, [1])
 
 
 def test_out_of_order_rows_are_sorted_not_quarantined():
@@ -310,6 +433,30 @@ def test_null_and_non_text_symbols():
         ("bad_type", "symbol=600000 is not text"),
         ("missing_value", "symbol is empty"),
     ]
+
+
+def test_unhashable_and_mixed_type_values_never_fail_the_split():
+    q = make_quotes(n=4).astype({"symbol": object, "ts": object, "trade_date": object, "price": object})
+    q.at[0, "symbol"] = ["600000.SH"]  # unhashable: pd.factorize cannot take it
+    q.at[1, "symbol"] = b"600000.SH"  # bytes and ints do not sort with text
+    q.at[2, "symbol"] = 600000
+    q.at[3, "ts"] = {"t": "09:31"}
+    q.at[4, "trade_date"] = ["2024-10-08"]
+    q.at[5, "price"] = {(1, 2): "tuple keys"}  # not even JSON can hold it
+    result = quality.split_quotes(q, trade_date=DAY, universe=SYMBOLS)
+    first = result.quarantined["reason"].str.split("; ").str[0]
+    assert set(result.quarantined["rule"]) == {"bad_type"} and len(result.quarantined) == 6
+    assert list(first) == [
+        "symbol=['600000.SH'] is not text",
+        "symbol=b'600000.SH' is not text",
+        "symbol=600000 is not text",
+        "ts={'t': '09:31'} is not a timestamp",
+        "trade_date=['2024-10-08'] is not a date",
+        "price={(1, 2): 'tuple keys'} is dict, not a number",
+    ]
+    assert_survivors_unchanged(result.clean, make_quotes(n=4), range(6))
+    table = quality.to_quarantine_table(result)
+    assert "'tuple keys'" in table.loc[5, "payload"] and table.loc[0, "symbol"] == "['600000.SH']"
 
 
 def test_empty_partition():

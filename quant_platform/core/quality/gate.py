@@ -9,6 +9,7 @@ was quarantined. Writing the result is the assets' part (`quant_platform.assets.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -39,6 +40,8 @@ class GateResult:
             "quarantined_rows": len(self.quarantine),
             "quarantined_share": round(share, 6),
             "quarantined_by_rule": self.by_rule,
+            "exact_duplicates": self.by_rule.get("duplicate", 0),
+            "conflicting_duplicates": self.by_rule.get("conflicting_duplicate", 0),
         }
 
 
@@ -51,15 +54,39 @@ def split_day(kind: str, frame: pd.DataFrame, day: dt.date, calendar: str, **opt
     return split_klines(frame, trade_date=day, calendar=calendar, **opts)
 
 
+Universe = Iterable[str] | Mapping[dt.date, Iterable[str]] | Callable[[dt.date], Iterable[str]]
+"""One list of symbols for every day, a mapping day -> symbols, or a callable day -> symbols."""
+
+
+def universe_of(universe: Universe | None, day: dt.date) -> list[str] | None:
+    """The expected symbols of `day` (None: no universe, the unknown_symbol rule is off)."""
+    if universe is None:
+        return None
+    if isinstance(universe, Mapping):
+        return list(universe.get(day, ()))
+    if callable(universe):
+        return list(universe(day))
+    return list(universe)
+
+
 def gate(
-    kind: str, frames: dict[dt.date, pd.DataFrame], schema: TableSchema, calendar: str, **opts
+    kind: str,
+    frames: dict[dt.date, pd.DataFrame],
+    schema: TableSchema,
+    calendar: str,
+    *,
+    universe: Universe | None = None,
+    **opts,
 ) -> GateResult:
-    """Split each day's frame; concatenate clean rows (conformed) and quarantine rows."""
+    """Split each day's frame against that day's universe; concatenate clean rows (conformed) and
+    quarantine rows, each filed under the day whose frame it came from (whatever its own trade_date)."""
     clean, quarantined, by_rule, warnings, rows_in = [], [], {}, [], 0
+    if isinstance(universe, Iterable) and not isinstance(universe, Mapping):
+        universe = list(universe)  # a one-shot iterator serves every day
     for day, frame in frames.items():
         if frame.empty:
             continue
-        result = split_day(kind, frame, day, calendar, **opts)
+        result = split_day(kind, frame, day, calendar, universe=universe_of(universe, day), **opts)
         rows_in += result.rows_in
         clean.append(result.clean)
         if len(result.quarantined):

@@ -49,8 +49,7 @@ def quarantine_frame(
     if source == "rules":
         cols = list(rows.columns)
         payload = [
-            json.dumps(dict(zip(cols, row, strict=True)), default=_json_default, allow_nan=True)
-            for row in rows.itertuples(index=False, name=None)
+            _dumps(dict(zip(cols, row, strict=True))) for row in rows.itertuples(index=False, name=None)
         ]
     elif source == "vendor":
         payload = [json.dumps(r, ensure_ascii=False, default=str) for r in rows.to_dict(orient="records")]
@@ -117,6 +116,21 @@ def _lenient_utc(v: object) -> pd.Timestamp:
     if t is pd.NaT or t.tzinfo is None:
         return pd.NaT
     return t.tz_convert("UTC")
+
+
+def _dumps(row: dict) -> str:
+    """The row as JSON; a value JSON cannot hold as it is (e.g. a dict with tuple keys) as its str()."""
+    try:
+        return json.dumps(row, default=_json_default, allow_nan=True)
+    except (TypeError, ValueError):
+        safe = {}
+        for key, value in row.items():
+            try:
+                json.dumps(value, default=_json_default, allow_nan=True)
+                safe[key] = value
+            except (TypeError, ValueError):
+                safe[key] = str(value)
+        return json.dumps(safe, default=_json_default, allow_nan=True)
 
 
 def _json_default(v: object) -> object:

@@ -9,10 +9,11 @@ with it and nothing is silently dropped. The split runs in three stages:
 2. Per-row rules, evaluated on every row: values are coerced one by one (a string in a numeric
    column quarantines that row only), then every rule in `RULES` order is applied. A row failing
    several rules gets the first one as `rule` and all of their reasons joined with "; " as `reason`.
-3. Sequence rules, on the rows that passed stage 2: duplicated keys (the first copy in input order
-   is kept) and, for quotes, cumulative volume/amount decreasing within a day (the fewest snapshots
-   that make the day's series non-decreasing are quarantined). Input order does not matter: rows are
-   sorted by (symbol, ts), and only an inconsistency after sorting is quarantined.
+3. Sequence rules, on the rows that passed stage 2: duplicated keys (of identical copies the first
+   in input order is kept; versions that differ are all quarantined) and, for quotes, cumulative
+   volume/amount decreasing within a day (the fewest snapshots that make the day's series
+   non-decreasing are quarantined). Input order does not matter: rows are sorted by (symbol, ts),
+   and only an inconsistency after sorting is quarantined.
 
 Clean rows are returned conformed to the table schema (exact columns and dtypes, sorted by the
 schema's key, fresh index). Quarantined rows keep the schema columns with their original values
@@ -23,9 +24,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import numbers
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -39,14 +42,20 @@ from quant_platform.core.schema import DATE, QUARANTINE, STR, TS, TableSchema
 log = logging.getLogger(__name__)
 
 RULES: dict[str, str] = {
-    "bad_type": "a value that cannot be read as its column's type (text in a numeric column, an "
-    "unparseable or naive timestamp, a non-integer volume, a non-text symbol)",
+    "bad_type": "a value that cannot be read as its column's type (text in a numeric column, a boolean, "
+    "bytes, a list, a dict, a Decimal NaN or any other non-number in a numeric column, an unparseable "
+    "or naive timestamp, a non-integer volume, a non-text symbol)",
     "missing_value": "a required value is null, NaN or an empty symbol",
     "non_finite": "a numeric value is +inf or -inf (limit_up may be +inf: unlimited)",
+    "out_of_range": "a number too large to be real or to store: beyond float64 (e.g. a 400-digit "
+    "string), a volume beyond int64, or above the plausible maximum (`BOUNDS`: prices 1e7, volume "
+    "1e15 shares, amount 1e18)",
     "non_positive_price": "a price is <= 0 (bid/ask/limit_down: < 0)",
     "negative_volume": "volume or amount < 0",
     "high_lt_low": "high < low",
     "ohlc_inconsistent": "high < max(open, close) or low > min(open, close); quotes use price for close",
+    "crossed_book": "quotes: best bid > best ask (both present and > 0); a crossed book is not a "
+    "tradable quote",
     "unknown_symbol": "symbol not in the expected universe (only when a universe is given)",
     "trade_date_mismatch": "trade_date differs from the partition's trading day",
     "outside_session": "ts outside the trading intervals of its trade_date (quotes: [start, end], "
@@ -55,8 +64,10 @@ RULES: dict[str, str] = {
     "price_limit": "price beyond prev_close * (1 +- limit) + half a tick; klines also against their "
     "own limit_up/limit_down",
     "change_rate_mismatch": "klines change_rate differs from close / prev_close - 1",
-    "duplicate": "another row has the same key (symbol+ts, klines: symbol+trade_date); the first copy "
-    "in input order is kept",
+    "conflicting_duplicate": "rows share a key (symbol+ts, klines: symbol+trade_date) but differ in "
+    "some value: no version can be trusted, every version is quarantined",
+    "duplicate": "an identical copy of an earlier row (same key, same values); the first copy in "
+    "input order is kept",
     "cumulative_decrease": "quotes: cumulative volume or amount decreases within the day",
 }
 _ORDER = {name: i for i, name in enumerate(RULES)}
@@ -67,6 +78,15 @@ a mapping symbol -> fraction (absent symbols are not checked), a callable, or No
 
 _EPS = 1e-9
 _INT64_MIN = np.iinfo(np.int64).min
+_INT64_LIMIT = 2.0**63  # |value| >= this does not fit int64 (float64 rounds int64 max up to it)
+
+BOUNDS: dict[str, float] = {"price": 1e7, "volume": 1e15, "amount": 1e18}
+"""Plausible maxima (`out_of_range` above them). A-share reality is orders of magnitude below: the
+dearest share trades around 2,000-2,600 CNY and index levels stay below 10^5 points (prices: 1e7);
+the busiest single-stock day is about 1e10 shares and the whole market's about 2e11 (volume: 1e15
+shares, still exact in float64 and int64); the record market-wide turnover is about 3.5e12 CNY
+(amount: 1e18, still below int64's 9.2e18). "price" bounds every price column (price, open, high,
+low, close, prev_close, bid, ask, limit_up, limit_down)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,6 +121,8 @@ class SplitResult:
             "rows_quarantined": len(self.quarantined),
             "quarantined_share": round(self.quarantined_share, 6),
             "quarantined_by_rule": dict(self.rule_counts),
+            "exact_duplicates": self.rule_counts.get("duplicate", 0),
+            "conflicting_duplicates": self.rule_counts.get("conflicting_duplicate", 0),
             "dropped_columns": list(self.dropped_columns),
             "warnings": list(self.warnings),
         }
@@ -134,6 +156,7 @@ def split_quotes(
         close="price",
         limit_columns=("price", "open", "high", "low"),
         cumulative=("volume", "amount"),
+        book=("bid", "ask"),
     )
     return _split(df, spec, trade_date, calendar, universe, price_limit=price_limit, tick=tick)
 
@@ -205,7 +228,15 @@ def to_quarantine_table(
     trade_date: DateLike | None = None,
 ) -> pd.DataFrame:
     """Rows shaped for the QUARANTINE table: trade_date, table_name, symbol, ts, rule, reason and the
-    original row as JSON `payload`. Unparseable trade_date/ts become the partition day / NaT."""
+    original row as JSON `payload`.
+
+    With a partition day (`trade_date=`, or the SplitResult's own), every row is filed under that day,
+    whatever its own trade_date says: the quarantine of a partition is replaced together with the
+    partition, so a row dated on another day (`trade_date_mismatch`), or with a null or unreadable
+    trade_date, must land in the partition being written; its own value stays in `payload` and
+    `reason`. Without a partition day each row is filed under its own readable trade_date. An
+    unreadable ts becomes NaT.
+    """
     if isinstance(quarantined, SplitResult):
         table_name = table_name or quarantined.table_name
         trade_date = trade_date or quarantined.trade_date
@@ -215,16 +246,13 @@ def to_quarantine_table(
     if quarantined.empty:
         return QUARANTINE.empty()
     q = quarantined
-    day = (
-        pd.to_datetime(q["trade_date"], errors="coerce") if "trade_date" in q else pd.Series(pd.NaT, q.index)
-    )
-    if day.dt.tz is not None:
-        day = day.dt.tz_localize(None)
-    day = day.dt.normalize()
     if trade_date is not None:
-        day = day.fillna(pd.Timestamp(to_date(trade_date)))
-    if day.isna().any():
-        raise ValueError("quarantined rows without a readable trade_date: pass trade_date=")
+        day = pd.Series(pd.Timestamp(to_date(trade_date)), index=q.index)
+    else:
+        values = q["trade_date"] if "trade_date" in q else [pd.NaT] * len(q)
+        day = pd.Series([_parse_date(v) for v in values], index=q.index, dtype="datetime64[s]").dt.normalize()
+        if day.isna().any():
+            raise ValueError("quarantined rows without a readable trade_date: pass trade_date=")
     return quarantine_frame(
         table_name,
         q[[c for c in q.columns if c not in ("rule", "reason")]],
@@ -251,6 +279,7 @@ class _Spec:
     limit_columns: tuple[str, ...] = ()
     cumulative: tuple[str, ...] = ()
     bar_minutes: int | None = None
+    book: tuple[str, str] | None = None  # (bid, ask) columns of a quote's best prices
     own_limits: bool = False
     change_rate_tol: float | None = None
 
@@ -431,25 +460,54 @@ def _coerce(raw: pd.DataFrame, spec: _Spec, flags: _Flags) -> tuple[pd.DataFrame
 def _coerce_symbol(
     s: pd.Series, name: str, flags: _Flags
 ) -> tuple[pd.Series | np.ndarray, np.ndarray, np.ndarray]:
-    """The symbol column plus its codes (sorted, -1 for unusable) and uniques, factorised only once."""
+    """The symbol column plus its codes (sorted, -1 for unusable) and uniques, factorised only once.
+
+    Non-text values (ints, bytes, lists, ...) are set aside before factorising: mixed types do not
+    sort and unhashable ones do not factorise, and one such value must not fail the partition."""
+    original = s
+    not_text = np.zeros(len(s), dtype=bool)
+    if s.dtype == object:
+        raw = s.to_numpy(dtype=object)
+        text = np.fromiter((isinstance(v, str) for v in raw), dtype=bool, count=len(raw))
+        if not text.all():
+            null = np.fromiter((_isnull(v) for v in raw), dtype=bool, count=len(raw))
+            not_text = ~text & ~null
+            s = pd.Series(np.where(text, raw, None), dtype=object)
     codes, uniques = pd.factorize(s, sort=True, use_na_sentinel=True)
     uniques = np.asarray(uniques, dtype=object)
+    known = codes >= 0
+    at = np.maximum(codes, 0)
     is_text = np.array([isinstance(u, str) for u in uniques], dtype=bool)
-    blank = np.array([isinstance(u, str) and not u.strip() for u in uniques], dtype=bool)
-    null = codes < 0
-    flags.add("missing_value", null, lambda p: [f"{name} is null"] * len(p))
-    if blank.any():
-        flags.add("missing_value", ~null & blank[codes], lambda p: [f"{name} is empty"] * len(p))
-    if not is_text.all():
-        not_text = ~null & ~is_text[codes]
-        flags.add("bad_type", not_text, lambda p: [f"{name}={s.iloc[i]!r} is not text" for i in p])
-        codes = np.where(null | is_text[codes], codes, -1)
+    if len(uniques) and not is_text.all():  # a column of another type, e.g. int64 codes
+        not_text |= known & ~is_text[at]
         uniques = np.where(is_text, uniques, "")
+    codes = np.where(not_text, -1, codes)
+    null = (codes < 0) & ~not_text
+    flags.add("missing_value", null, lambda p: [f"{name} is null"] * len(p))
+    blank = np.array([isinstance(u, str) and not u.strip() for u in uniques], dtype=bool)
+    if blank.any():
+        flags.add("missing_value", (codes >= 0) & blank[at], lambda p: [f"{name} is empty"] * len(p))
+    flags.add("bad_type", not_text, lambda p: [f"{name}={_brief(original.iloc[i])} is not text" for i in p])
     if pd.api.types.is_string_dtype(s.dtype) and s.dtype != object and not null.any():
         column: pd.Series | np.ndarray = s.reset_index(drop=True)  # already text: no copy to objects
     else:
         column = np.where(codes < 0, "", uniques[np.maximum(codes, 0)] if len(uniques) else "")
     return column, codes, uniques
+
+
+def _parse_each(s: pd.Series, parse: Callable[[object], object]) -> list:
+    """parse(v) for every value, once per distinct value (unhashable values, e.g. lists, each time)."""
+    cache: dict = {}
+    out = []
+    for v in s:
+        try:
+            r = cache[v]
+        except KeyError:
+            r = cache[v] = parse(v)
+        except TypeError:
+            r = parse(v)
+        out.append(r)
+    return out
 
 
 def _coerce_ts(s: pd.Series, flags: _Flags) -> tuple[pd.Series, str | None]:
@@ -462,10 +520,7 @@ def _coerce_ts(s: pd.Series, flags: _Flags) -> tuple[pd.Series, str | None]:
         flags.add("missing_value", out.isna().to_numpy(), lambda p: ["ts is null"] * len(p))
         return out.reset_index(drop=True), note
     # object / text column: parse value by value; naive or unreadable values are quarantined
-    parsed: dict[object, pd.Timestamp | str] = {}
-    for v in pd.unique(s.dropna()):
-        parsed[v] = _parse_ts(v)
-    values = [pd.NaT if _isnull(v) else parsed[v] for v in s]
+    values = _parse_each(s, lambda v: pd.NaT if _isnull(v) else _parse_ts(v))
     null = np.array([_isnull(v) for v in s], dtype=bool)
     problem = np.array([isinstance(v, str) for v in values], dtype=bool)
     flags.add("missing_value", null, lambda p: ["ts is null"] * len(p))
@@ -480,11 +535,11 @@ def _parse_ts(v: object) -> pd.Timestamp | str:
     try:
         t = pd.Timestamp(v)
     except (ValueError, TypeError, OverflowError):
-        return f"ts={v!r} is not a timestamp"
+        return f"ts={_brief(v)} is not a timestamp"
     if t is pd.NaT:
-        return f"ts={v!r} is not a timestamp"
+        return f"ts={_brief(v)} is not a timestamp"
     if t.tzinfo is None:
-        return f"ts={v!r} is naive (no time zone); timestamps must be tz-aware UTC"
+        return f"ts={_brief(v)} is naive (no time zone); timestamps must be tz-aware UTC"
     return t.tz_convert("UTC")
 
 
@@ -495,10 +550,11 @@ def _coerce_date(s: pd.Series, name: str, flags: _Flags) -> pd.Series:
         d = s
         bad_text = np.zeros(len(s), dtype=bool)
     else:
-        parsed = {v: _parse_date(v) for v in pd.unique(s.dropna())}
-        d = pd.Series([pd.NaT if _isnull(v) else parsed[v] for v in s], dtype="datetime64[s]")
-        bad_text = (~s.isna()).to_numpy() & d.isna().to_numpy()
-        flags.add("bad_type", bad_text, lambda p: [f"{name}={s.iloc[i]!r} is not a date" for i in p])
+        d = pd.Series(
+            _parse_each(s, lambda v: pd.NaT if _isnull(v) else _parse_date(v)), dtype="datetime64[s]"
+        )
+        bad_text = ~np.array([_isnull(v) for v in s], dtype=bool) & d.isna().to_numpy()
+        flags.add("bad_type", bad_text, lambda p: [f"{name}={_brief(s.iloc[i])} is not a date" for i in p])
     d = d.reset_index(drop=True)
     null = d.isna().to_numpy() & ~bad_text
     flags.add("missing_value", null, lambda p: [f"{name} is null"] * len(p))
@@ -518,29 +574,130 @@ def _parse_date(v: object) -> pd.Timestamp:
 
 
 def _coerce_number(s: pd.Series, name: str, dtype: str, required: bool, flags: _Flags) -> np.ndarray:
-    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+    """The column as float64 (int64 for int columns); flags unreadable, missing, non-finite and
+    out-of-range values. Values that are not numbers or overflow float64 are NaN in the result (ints:
+    0, also for values that do not fit int64)."""
+    n = len(s)
+    overflow = np.zeros(n, dtype=bool)
+    if pd.api.types.is_bool_dtype(s.dtype):  # True/False are not prices or volumes
+        null = s.isna().to_numpy()
+        values = np.full(n, np.nan)
+        flags.add(
+            "bad_type", ~null, lambda p: [f"{name}={_brief(s.iloc[i])} is a boolean, not a number" for i in p]
+        )
+    elif pd.api.types.is_numeric_dtype(s.dtype):
         values = s.to_numpy(dtype=float, na_value=np.nan)
-        unreadable = np.zeros(len(s), dtype=bool)
         null = np.isnan(values)
     else:
-        num = pd.to_numeric(s, errors="coerce")
-        values = num.to_numpy(dtype=float, na_value=np.nan)
-        null = s.isna().to_numpy()
-        unreadable = np.isnan(values) & ~null
-        if pd.api.types.is_bool_dtype(s.dtype):  # True/False are not prices or volumes
-            unreadable = ~null
-        flags.add("bad_type", unreadable, lambda p: [f"{name}={s.iloc[i]!r} is not a number" for i in p])
+        values, null, overflow, bad = _read_numbers(s, name)
+        flags.add("bad_type", bad.mask, lambda p: [bad.reasons[i] for i in p])
+        flags.add(
+            "out_of_range",
+            overflow,
+            lambda p: [f"{name}={_brief(s.iloc[i])} is too large for float64" for i in p],
+        )
     if required:
         flags.add("missing_value", null, lambda p: [f"{name} is NaN/null"] * len(p))
+    finite = np.isfinite(values)
+    bound = _bound(name, dtype)
     if dtype.startswith("int"):
         flags.add("non_finite", np.isinf(values), lambda p: [f"{name}={values[i]} is not finite" for i in p])
-        frac = np.isfinite(values) & (values != np.round(values))
+        too_big = finite & (np.abs(values) >= _INT64_LIMIT)
+        flags.add("out_of_range", too_big, lambda p: [f"{name}={values[i]:g} does not fit int64" for i in p])
+        finite &= ~too_big
+        frac = finite & (values != np.round(values))
         flags.add("bad_type", frac, lambda p: [f"{name}={values[i]:g} is not an integer" for i in p])
-        if pd.api.types.is_integer_dtype(s.dtype) and not s.isna().any():
+    if bound is not None:
+        above = finite & (values > bound)
+        flags.add(
+            "out_of_range",
+            above,
+            lambda p: [f"{name}={_fmt(values[i])} is above the plausible maximum {bound:g}" for i in p],
+        )
+    if dtype.startswith("int"):
+        if s.dtype.kind == "i" and not s.isna().any():
             return s.to_numpy(dtype=np.int64)
-        safe = np.where(np.isfinite(values), values, 0.0)
-        return np.round(safe).astype(np.int64)
+        return np.round(np.where(finite, values, 0.0)).astype(np.int64)
     return values
+
+
+def _bound(name: str, dtype: str) -> float | None:
+    if name in BOUNDS:
+        return BOUNDS[name]
+    return BOUNDS["price"] if dtype == "float64" and name != "change_rate" else None
+
+
+@dataclass
+class _BadValues:
+    mask: np.ndarray
+    reasons: dict[int, str]
+
+
+_INF_TEXT = frozenset({"inf", "infinity", "+inf", "+infinity", "-inf", "-infinity"})
+
+
+def _read_numbers(s: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, _BadValues]:
+    """A non-numeric column read value by value: (values, null, overflow, bad values with reasons).
+
+    Numbers are Python and numpy ints and floats, Fractions, finite Decimals and text that
+    `pd.to_numeric` reads ("10.5", "1e3"). Not numbers (`bad_type`): booleans, bytes, lists, dicts,
+    Decimal NaN, complex, timestamps, unreadable text and anything else. Null: None, NaN, pd.NA, NaT.
+    Overflow: a finite value beyond float64 (a 400-digit string, Decimal('1e400'), 10**400).
+    """
+    n = len(s)
+    values = np.full(n, np.nan)
+    null = np.zeros(n, dtype=bool)
+    overflow = np.zeros(n, dtype=bool)
+    reasons: dict[int, str] = {}
+    texts: dict[int, str] = {}
+    for i, v in enumerate(s.to_numpy(dtype=object)):
+        if isinstance(v, str):
+            texts[i] = v
+        elif isinstance(v, bool | np.bool_):
+            reasons[i] = f"{name}={_brief(v)} is a boolean, not a number"
+        elif isinstance(v, numbers.Real):
+            try:
+                values[i] = float(v)
+            except OverflowError:
+                overflow[i] = True
+            null[i] = np.isnan(values[i]) and not overflow[i]
+        elif isinstance(v, Decimal):
+            if v.is_nan():
+                reasons[i] = f"{name}={v!r} is a Decimal NaN, not a number"
+            else:
+                x = float(v)
+                overflow[i] = bool(np.isinf(x)) and not v.is_infinite()
+                values[i] = np.nan if overflow[i] else x
+        elif _isnull(v):
+            null[i] = True
+        else:
+            reasons[i] = f"{name}={_brief(v)} is {type(v).__name__}, not a number"
+    if texts:
+        unique = list(dict.fromkeys(texts.values()))
+        parsed = pd.to_numeric(pd.Series(unique, dtype=object), errors="coerce").to_numpy(
+            dtype=float, na_value=np.nan
+        )
+        number = dict(zip(unique, parsed.tolist(), strict=True))
+        for i, text in texts.items():
+            x = number[text]
+            if np.isnan(x):
+                reasons[i] = f"{name}={_brief(text)} is not a number"
+            elif np.isinf(x) and text.strip().lower() not in _INF_TEXT:
+                overflow[i] = True
+            else:
+                values[i] = x
+    mask = np.zeros(n, dtype=bool)
+    mask[list(reasons)] = True
+    return values, null, overflow, _BadValues(mask, reasons)
+
+
+def _brief(v: object, width: int = 32) -> str:
+    """repr of a value, shortened: a 400-digit string must not make a 400-character reason."""
+    text = repr(_label(v))  # numpy scalars as plain Python values: True, not np.True_
+    if len(text) <= width:
+        return text
+    size = f"{len(v)} characters" if isinstance(v, str | bytes) else type(v).__name__
+    return f"{text[:width]}... ({size})"
 
 
 # ---- per-row rules -------------------------------------------------------------------------------
@@ -591,6 +748,14 @@ def _value_rules(work: pd.DataFrame, spec: _Spec, flags: _Flags) -> None:
         low > bottom + _EPS,
         lambda p: [f"low {_fmt(low[i])} > min(open {_fmt(open_[i])}, {c} {_fmt(close[i])})" for i in p],
     )
+    if spec.book:
+        bid, ask = (work[name].to_numpy() for name in spec.book)
+        quoted = np.isfinite(bid) & np.isfinite(ask) & (bid > 0) & (ask > 0)
+        flags.add(
+            "crossed_book",
+            quoted & (bid > ask + _EPS),
+            lambda p: [f"crossed book: bid {_fmt(bid[i])} > ask {_fmt(ask[i])}" for i in p],
+        )
 
 
 def _context_rules(
@@ -772,24 +937,7 @@ def _sequence_rules(
         same = (sym_codes[cand[1:]] == sym_codes[cand[:-1]]) & (time_key[cand[1:]] == time_key[cand[:-1]])
         dup = np.concatenate([[False], same])
         if dup.any():
-            run_start = np.maximum.accumulate(np.where(~dup, np.arange(cand.size), 0))
-            first_of = np.empty(len(work), dtype=np.int64)
-            first_of[cand] = cand[run_start]
-            mask = np.zeros(len(work), dtype=bool)
-            mask[cand[dup]] = True
-            compare = [c for c in spec.schema.names if c not in keys]
-            label = raw.index
-
-            def dup_reason(p: np.ndarray) -> list[str]:
-                out = []
-                for i in p:
-                    j = first_of[i]
-                    differ = [c for c in compare if not _same(work[c].iloc[i], work[c].iloc[j])]
-                    what = f"values differ in {', '.join(differ)}" if differ else "identical copy"
-                    out.append(f"duplicate of row {_label(label[j])!r} ({' + '.join(keys)}); {what}")
-                return out
-
-            flags.add("duplicate", mask, dup_reason)
+            _duplicate_rules(work, spec, flags, cand, dup, raw.index)
 
     for name in spec.cumulative:
         cand = order[~flags.bad[order]]
@@ -833,6 +981,41 @@ def _sequence_rules(
         mask[drop_idx] = True
         flags.add("cumulative_decrease", mask, lambda p, reasons=reasons: [reasons[i] for i in p])
     return order
+
+
+def _duplicate_rules(
+    work: pd.DataFrame, spec: _Spec, flags: _Flags, cand: np.ndarray, dup: np.ndarray, labels: pd.Index
+) -> None:
+    """Rows of `cand` (positions sorted by key, then input order) sharing a key: exact copies keep the
+    first and quarantine the rest (`duplicate`); when the versions differ in any value, none can be
+    trusted and all of them are quarantined (`conflicting_duplicate`)."""
+    keys = key_columns(spec.schema)
+    key_text = " + ".join(keys)
+    compare = {c: work[c].to_numpy() for c in spec.schema.names if c not in keys}
+    run_start = np.maximum.accumulate(np.where(~dup, np.arange(cand.size), 0))
+    exact: dict[int, str] = {}
+    conflicting: dict[int, str] = {}
+    for a in np.unique(run_start[dup]).tolist():
+        b = a + 1
+        while b < cand.size and dup[b]:
+            b += 1
+        rows = cand[a:b].tolist()
+        first = rows[0]
+        differ = [c for c, x in compare.items() if any(not _same(x[i], x[first]) for i in rows[1:])]
+        if differ:
+            shown = ", ".join(repr(_label(labels[i])) for i in rows[:5]) + (", ..." if len(rows) > 5 else "")
+            text = (
+                f"{len(rows)} versions of one {key_text} (rows {shown}) differ in {', '.join(differ)}; "
+                "every version is quarantined"
+            )
+            conflicting.update(dict.fromkeys(rows, text))
+        else:
+            text = f"duplicate of row {_label(labels[first])!r} ({key_text}); identical copy"
+            exact.update(dict.fromkeys(rows[1:], text))
+    for rule, reasons in (("conflicting_duplicate", conflicting), ("duplicate", exact)):
+        mask = np.zeros(len(work), dtype=bool)
+        mask[list(reasons)] = True
+        flags.add(rule, mask, lambda p, reasons=reasons: [reasons[i] for i in p])
 
 
 def _non_decreasing_keep(values: np.ndarray) -> np.ndarray:

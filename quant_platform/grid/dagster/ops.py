@@ -33,7 +33,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from quant_platform.assets.common import STORE_RETRY, preview
+from quant_platform.assets.common import STORE_RETRY, preview, store_step
 from quant_platform.conventions import COLD_POOL
 from quant_platform.core.plots import markdown_image
 from quant_platform.core.schema import GRID_RESULTS
@@ -144,6 +144,7 @@ def _final(message: str) -> dg.Failure:
     pool=COLD_POOL,
     tags={"kind": "clickhouse"},
 )
+@store_step
 def grid_load_klines(
     context: dg.OpExecutionContext,
     config: GridSearchConfig,
@@ -376,6 +377,7 @@ def _stopped(work: Work, results: list[BatchResult]) -> str:
     pool=COLD_POOL,
     tags={"kind": "clickhouse"},
 )
+@store_step
 def grid_write_results(
     context: dg.OpExecutionContext,
     work: Work,
