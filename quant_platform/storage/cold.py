@@ -32,6 +32,7 @@ from quant_platform.core.schema import (
     GRID_RESULTS,
     KLINES_DAILY,
     RAW_QUOTES,
+    SYMBOL_MASTER,
     TableSchema,
 )
 
@@ -110,7 +111,7 @@ def _holder_of(path: str) -> str:
 
 class ColdStore:
     """Columnar store for quotes, bars, klines, QA metrics, quarantine, backtest outputs, grid search
-    results and the collector's ticks. Every query of the cold tier is a method here.
+    results, the collector's ticks and the symbol master. Every query of the cold tier is a method here.
 
     Example:
         >>> with ColdStore("chdb:///tmp/qp-doc") as cold:      # doctest: +SKIP
@@ -259,18 +260,25 @@ class ColdStore:
             self.client.command(f"DROP TABLE IF EXISTS {stage}")
         return len(df)
 
-    def _swap_periods(self, target: str, stage: str, days: list[dt.date], expr: str) -> None:
+    def _swap_periods(
+        self,
+        target: str,
+        stage: str,
+        days: list[dt.date],
+        expr: str,
+        keep: str = "trade_date NOT IN {days:Array(Date)}",
+        parameters: dict | None = None,
+    ) -> None:
         """Year/month-partitioned tables: complete each touched period in the staging table with the
-        target's rows of the period's other days, then swap the whole period in (still one atomic
-        step per partition)."""
+        target's rows of the period that `keep` selects (default: the period's other days), then swap
+        the whole period in (still one atomic step per partition)."""
         periods: dict[int, list[dt.date]] = {}
         for day in days:
             periods.setdefault(PERIODS[expr](day), []).append(day)
         for period, period_days in periods.items():
             self.client.command(
-                f"INSERT INTO {stage} SELECT * FROM {target} WHERE {expr} = {{p:UInt32}} "
-                "AND trade_date NOT IN {days:Array(Date)}",
-                parameters={"p": period, "days": period_days},
+                f"INSERT INTO {stage} SELECT * FROM {target} WHERE {expr} = {{p:UInt32}} AND ({keep})",
+                parameters={"p": period, "days": period_days, **(parameters or {})},
             )
             rows = self.client.command(
                 f"SELECT count() FROM {stage} WHERE {expr} = {{p:UInt32}}", parameters={"p": period}
@@ -485,6 +493,78 @@ class ColdStore:
             params["top"] = int(top)
         df = self.query_df(sql, params)
         return GRID_RESULTS.conform(df) if len(df) else GRID_RESULTS.empty()
+
+    # -- symbol master -----------------------------------------------------------------------
+    def write_symbol_master(
+        self,
+        source: str,
+        day: dt.date | str,
+        symbols: Iterable[str],
+        *,
+        names: dict[str, str] | None = None,
+        boards: dict[str, str] | None = None,
+    ) -> int:
+        """Make `symbols` the list `source` recorded for trading day `day` in `symbol_master`.
+
+        Only that (source, day) is replaced; other sources and days are kept. The year's partition is
+        swapped in one atomic step, so writing the same list again changes nothing (idempotent), and
+        an empty list removes the record. Returns the rows written.
+        """
+        day = pd.Timestamp(day).date()
+        listed = sorted({str(s) for s in symbols})
+        names, boards = names or {}, boards or {}
+        frame = SYMBOL_MASTER.conform(
+            pd.DataFrame(
+                {
+                    "trade_date": pd.Series([pd.Timestamp(day)] * len(listed), dtype="datetime64[s]"),
+                    "source": str(source),
+                    "symbol": pd.Series(listed, dtype=object),
+                    "name": pd.Series([str(names.get(s, "")) for s in listed], dtype=object),
+                    "board": pd.Series([str(boards.get(s, "")) for s in listed], dtype=object),
+                    "recorded_at": pd.Timestamp.now(tz="UTC").floor("ms"),
+                }
+            )
+        )
+        self._create(SYMBOL_MASTER)
+        stage_name = f"{SYMBOL_MASTER.name}{STAGE_MARK}{uuid.uuid4().hex[:12]}"
+        stage = self.table(stage_name)
+        self.client.command(self.create_table_sql(SYMBOL_MASTER, stage_name))
+        try:
+            if len(frame):
+                self.client.insert_df(stage, frame)
+            self._swap_periods(
+                self.table(SYMBOL_MASTER.name),
+                stage,
+                [day],
+                SYMBOL_MASTER.partition_by,
+                keep="NOT (trade_date = {day:Date} AND source = {source:String})",
+                parameters={"day": day, "source": str(source)},
+            )
+        finally:
+            self.client.command(f"DROP TABLE IF EXISTS {stage}")
+        return len(frame)
+
+    def symbol_master(self, day: dt.date | str, source: str | None = None) -> list[str]:
+        """The symbols listed on the latest day on or before `day` that has a record (of `source`, or
+        of any source: then the union of the sources' lists of that day), sorted; [] when none."""
+        self._create(SYMBOL_MASTER)
+        table = self.table(SYMBOL_MASTER.name)
+        where = "trade_date <= {day:Date}" + (" AND source = {source:String}" if source is not None else "")
+        params: dict = {"day": pd.Timestamp(day).date()}
+        if source is not None:
+            params["source"] = str(source)
+        latest = self.query_df(
+            f"SELECT max(trade_date) AS day, count() AS n FROM {table} WHERE {where}", params
+        )
+        if latest.empty or int(latest["n"].iloc[0]) == 0:
+            return []
+        params["latest"] = pd.Timestamp(latest["day"].iloc[0]).date()
+        df = self.query_df(
+            f"SELECT DISTINCT symbol FROM {table} WHERE {where} AND trade_date = {{latest:Date}} "
+            "ORDER BY symbol",
+            params,
+        )
+        return [str(s) for s in df["symbol"]]
 
     # -- collector ticks -------------------------------------------------------------------
     def tick_seqs(

@@ -328,3 +328,35 @@ def test_tick_queries(cold):
     bounded = cold.tick_seqs(["A"], t0, t0 + pd.Timedelta(seconds=9), 2, 2)
     assert list(bounded["seq"]) == [2]
     assert cold.tick_seqs(["C"], t0, t0 + pd.Timedelta(seconds=9), 0, 10).empty
+
+
+# -- symbol master ---------------------------------------------------------------------------------
+
+
+def test_symbol_master_is_replaced_per_source_and_day(cold):
+    assert cold.symbol_master(D2) == []  # nothing recorded: an empty universe, not an error
+    for _ in range(2):  # idempotent
+        assert cold.write_symbol_master("synthetic", D1, ["600000.SH", "000001.SZ", "600000.SH"]) == 2
+    cold.write_symbol_master("akshare", D1, ["600519.SH"], names={"600519.SH": "贵州茅台"})
+    cold.write_symbol_master("synthetic", D2, ["600000.SH"])
+    rows = cold.read_table("symbol_master")
+    assert len(rows) == 4 and rows.loc[rows["symbol"] == "600519.SH", "name"].item() == "贵州茅台"
+    # the latest list on or before the day; of every source when none is named
+    assert cold.symbol_master(D1) == ["000001.SZ", "600000.SH", "600519.SH"]
+    assert cold.symbol_master(D1 + dt.timedelta(days=3)) == ["000001.SZ", "600000.SH", "600519.SH"]
+    assert cold.symbol_master(D2) == ["600000.SH"]
+    assert cold.symbol_master(D2, source="akshare") == ["600519.SH"]
+    assert cold.symbol_master(D1 - dt.timedelta(days=1)) == []
+    # replacing one (source, day) keeps the others; an empty list removes the record
+    cold.write_symbol_master("synthetic", D1, ["000001.SZ"])
+    assert cold.symbol_master(D1) == ["000001.SZ", "600519.SH"]
+    cold.write_symbol_master("synthetic", D2, [])
+    assert cold.symbol_master(D2) == ["000001.SZ", "600519.SH"]
+    assert cold.symbol_master(D1, source="x' OR 1=1 --") == []
+
+
+def test_symbol_master_needs_no_ensure_schema(chdb_dsn):
+    with ColdStore(chdb_dsn) as store:
+        assert store.symbol_master(D1) == []
+        store.write_symbol_master("import", D1, ["600000.SH"])
+        assert store.symbol_master(D2) == ["600000.SH"]
