@@ -7,11 +7,13 @@ import pandas as pd
 import pytest
 
 from quant_platform.assets.market_data import raw_quotes
+from quant_platform.conventions import DROP_NAME_TAG
 from quant_platform.resources.clickhouse import ClickHouseResource
 from quant_platform.resources.hot import HotCacheResource
 from quant_platform.resources.sources import MARKET_SOURCE_TAG, SelectableMarketResource
 from quant_platform.sensors.file_drop import DROP_FILE_TAG, build_file_drop_sensor, file_drop_sensor
 from quant_platform.sources.files import DropFolder
+from quant_platform.sources.symbols import record_universe
 from quant_platform.storage.cold import ColdStore
 
 
@@ -53,10 +55,11 @@ def test_default_sensor_targets_the_market_data_job():
     assert file_drop_sensor.job_name == "market_data_daily"
 
 
-def test_new_files_launch_one_run_per_day_and_bad_files_are_rejected(drop):
+def test_new_files_launch_one_run_per_day_and_unparseable_files_are_rejected(drop):
     write_quotes(drop.root / "two_days.csv", days=("2024-10-08", "2024-10-09"))
-    (drop.root / "broken.csv").write_text("symbol,ts,price\n600000,2024-10-08 10:00,oops\n")
+    (drop.root / "bad_value.csv").write_text("symbol,ts,price\n600000,2024-10-08 10:00,oops\n")
     (drop.root / "holiday.csv").write_text("symbol,ts,price\n600000,2024-10-01 10:00,10\n")
+    (drop.root / "no_symbol.csv").write_text("ts,price\n2024-10-08 10:00,10\n")
     (drop.root / "notes.txt").write_text("ignored: not csv/parquet")
     (drop.root / ".partial.csv").write_text("still being written")
     sensor = build_file_drop_sensor(drop_dir=drop.root, min_age_seconds=0)
@@ -64,19 +67,24 @@ def test_new_files_launch_one_run_per_day_and_bad_files_are_rejected(drop):
     with dg.instance_for_test() as instance:
         result = tick(sensor, instance)
     requests = result.run_requests
-    assert sorted(r.partition_key for r in requests) == ["2024-10-08", "2024-10-09"]
-    file_id = requests[0].tags[DROP_FILE_TAG]
-    assert {r.run_key for r in requests} == {
+    by_name = {}
+    for r in requests:
+        by_name.setdefault(r.tags[DROP_NAME_TAG], []).append(r.partition_key)
+    # a bad value does not reject its file: the row rules of the run quarantine the row
+    assert by_name == {"two_days.csv": ["2024-10-08", "2024-10-09"], "bad_value.csv": ["2024-10-08"]}
+    file_id = next(r.tags[DROP_FILE_TAG] for r in requests if r.tags[DROP_NAME_TAG] == "two_days.csv")
+    assert {r.run_key for r in requests if r.tags[DROP_FILE_TAG] == file_id} == {
         f"two_days.csv@{file_id}/2024-10-08",
         f"two_days.csv@{file_id}/2024-10-09",
     }
     assert all(r.tags[MARKET_SOURCE_TAG] == "files" for r in requests)
 
     staged = sorted(p.name for p in (drop.root / "staged").iterdir())
-    assert staged == [f"{file_id}__two_days.csv", f"{file_id}__two_days.csv.json"]
+    assert f"{file_id}__two_days.csv" in staged and f"{file_id}__two_days.csv.json" in staged
+    assert len(staged) == 4
     rejected = drop.root / "rejected"
-    assert "'oops'" in (rejected / "broken.csv.reason.txt").read_text()
     assert "2024-10-01 is not a XSHG trading day" in (rejected / "holiday.csv.reason.txt").read_text()
+    assert "no symbol column" in (rejected / "no_symbol.csv.reason.txt").read_text()
     assert sorted(p.name for p in drop.root.iterdir() if p.is_file()) == [".partial.csv", "notes.txt"]
 
 
@@ -92,6 +100,8 @@ def test_runs_ingest_the_drop_and_success_archives_the_file(drop, chdb_dsn):
     write_quotes(drop.root / "day.csv")
     sensor = build_file_drop_sensor(drop_dir=drop.root, min_age_seconds=0)
     market = SelectableMarketResource(kind="synthetic", drop_dir=str(drop.root))  # the run tag picks files
+    with ColdStore(chdb_dsn) as cold:  # the universe the rows are checked against
+        record_universe(cold, "import", "2024-10-01", ["600000.SH", "000001.SZ"])
     with dg.instance_for_test() as instance:
         (request,) = tick(sensor, instance).run_requests
         # The next tick, before any run exists, re-requests the same run key (Dagster launches it once).
