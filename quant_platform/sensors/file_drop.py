@@ -8,13 +8,18 @@ Each tick does two idempotent passes over the drop folder (see `sources.files` f
    run key, which Dagster launches at most once. A failed run leaves the file staged; re-executing
    it from the UI (re-executions keep the tags) lets the next tick archive the file.
 2. Pick up new top-level files older than the settle time. A file is moved to `rejected/` with
-   `<name>.reason.txt` only when it cannot be parsed at all (see `sources.files`) or when no row of
-   it falls on a trading day that is a partition. Bad values do not reject a file: it is moved to
-   `staged/` and one run is requested per trading day of it that is a partition, with
+   `<name>.reason.txt` only when it cannot be parsed at all (see `sources.files`), when no row of it
+   falls on a trading day that is a partition, or when reading or staging it raises anything else
+   (the reason names the exception). Bad values do not reject a file: it is moved to `staged/` and
+   one run is requested per trading day of it that is a partition, with
    `run_key = "<name>@<content hash>/<day>"`, so each file is ingested once per day; the row rules
    of the ingesting assets quarantine its bad rows. Rows of other days (holidays, days outside the
    partitions) get no run of their own: they are quarantined (`trade_date_mismatch`) under the
    nearest run day, and the manifest and the log say how many went where.
+
+One file can never stop the sensor: any exception while reading, staging or rejecting a file is
+caught, logged and the tick goes on with the other files; a file that cannot even be moved aside is
+skipped with a warning (and tried again next tick).
 
 Archiving from the sensor instead of from the ingesting asset or a run-status sensor is deliberate:
 it needs no event to be delivered exactly once (a missed tick is caught up by the next one), it
@@ -50,6 +55,12 @@ def _request(manifest: Manifest, day: str) -> dg.RunRequest:
         partition_key=day,
         tags={DROP_FILE_TAG: manifest.file_id, DROP_NAME_TAG: manifest.name, MARKET_SOURCE_TAG: "files"},
     )
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, DropFileError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _run_days(
@@ -122,7 +133,11 @@ def evaluate_drop_folder(
             if run.tags.get(DROP_FILE_TAG) == manifest.file_id:
                 by_day.setdefault(run.tags.get("dagster/partition", ""), []).append(run.status)
         if all(dg.DagsterRunStatus.SUCCESS in by_day.get(day, []) for day in manifest.days):
-            folder.archive(manifest)
+            try:
+                folder.archive(manifest)
+            except Exception as exc:  # noqa: BLE001 - one file never stops the tick
+                context.log.warning(f"cannot archive {manifest.name}: {_reason(exc)}; retried next tick")
+                continue
             notes.append(f"archived {manifest.name}")
             continue
         for day in manifest.days:
@@ -134,9 +149,18 @@ def evaluate_drop_folder(
     for path in folder.incoming(min_age_seconds):
         try:
             manifest = _admit(folder, path, calendar, partitions_def)
-        except (DropFileError, OSError) as exc:
-            target = folder.reject(path, str(exc))
-            context.log.warning(f"rejected {path.name} -> {target}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - whatever one file does, the tick goes on
+            reason = _reason(exc)
+            try:
+                target = folder.reject(path, reason)
+            except Exception as move_exc:  # noqa: BLE001
+                context.log.warning(
+                    f"cannot move {path.name} to rejected/ ({_reason(move_exc)}) after: {reason}; "
+                    "skipped, tried again next tick"
+                )
+                notes.append(f"skipped {path.name}")
+                continue
+            context.log.warning(f"rejected {path.name} -> {target}: {reason}")
             notes.append(f"rejected {path.name}")
             continue
         context.log.info(_staged_note(manifest))

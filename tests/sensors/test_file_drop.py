@@ -157,3 +157,63 @@ def test_failed_runs_keep_the_file_staged(drop):
         after = tick(sensor, instance)
         assert not after.run_requests and "failed" in after.skip_reason.skip_message
         assert (drop.root / "staged" / f"{request.tags[DROP_FILE_TAG]}__day.csv").exists()
+
+
+def test_poison_files_never_stop_the_tick(drop):
+    """Files that used to raise out of the tick (OverflowError on a 400-digit price) or be rejected whole
+    for one value are staged for the row rules; only unparseable ones are rejected; good ones go on."""
+    write_quotes(drop.root / "good.csv")
+    (drop.root / "huge_price.csv").write_text(f"symbol,ts,price\n600000,2024-10-08 10:00,{'1' * 400}\n")
+    (drop.root / "overflow.csv").write_text("symbol,ts,price,volume\n600000,2024-10-08 10:00,1e400,1e400\n")
+    (drop.root / "nul.csv").write_bytes(b"symbol,ts,price\n600\x0000,2024-10-08 10:00,10\n")
+    (drop.root / "bad_utf8.csv").write_bytes(b"symbol,ts,price\n600000,2024-10-08 10:00,1\xff\xfe0\n")
+    (drop.root / "binary.csv").write_bytes(bytes(range(256)) * 64)
+    (drop.root / "broken.parquet").write_bytes(b"PAR1 not really a parquet file PAR1")
+    sensor = build_file_drop_sensor(drop_dir=drop.root, min_age_seconds=0)
+    with dg.instance_for_test() as instance:
+        result = tick(sensor, instance)
+        again = tick(sensor, instance)  # the next tick is just as fine
+    staged = {r.tags[DROP_NAME_TAG] for r in result.run_requests}
+    assert staged == {"good.csv", "huge_price.csv", "overflow.csv", "nul.csv", "bad_utf8.csv"}
+    assert {r.run_key for r in again.run_requests} == {r.run_key for r in result.run_requests}
+    rejected = drop.root / "rejected"
+    assert "not UTF-8" in (rejected / "binary.csv.reason.txt").read_text()
+    assert "cannot read broken.parquet as parquet" in (rejected / "broken.parquet.reason.txt").read_text()
+    assert not [p for p in drop.root.iterdir() if p.is_file()]
+
+
+def test_any_exception_while_reading_rejects_only_that_file(drop, monkeypatch):
+    from quant_platform.sensors import file_drop
+
+    real = file_drop.read_drop_file
+
+    def flaky(path, calendar="XSHG"):
+        if path.name == "explodes.csv":
+            raise KeyError("something nobody expected")
+        return real(path, calendar)
+
+    monkeypatch.setattr(file_drop, "read_drop_file", flaky)
+    write_quotes(drop.root / "explodes.csv")
+    write_quotes(drop.root / "good.csv", symbols=("600519",))
+    sensor = build_file_drop_sensor(drop_dir=drop.root, min_age_seconds=0)
+    with dg.instance_for_test() as instance:
+        result = tick(sensor, instance)
+    assert [r.tags[DROP_NAME_TAG] for r in result.run_requests] == ["good.csv"]
+    reason = (drop.root / "rejected" / "explodes.csv.reason.txt").read_text()
+    assert reason.startswith("KeyError: ") and "something nobody expected" in reason
+
+
+def test_a_file_that_cannot_be_moved_aside_is_skipped(drop, monkeypatch):
+    def no_rejects(self, path, reason):
+        raise PermissionError(f"read-only folder: {path.name}")
+
+    monkeypatch.setattr(DropFolder, "reject", no_rejects)
+    (drop.root / "binary.csv").write_bytes(b"\x00\xff" * 100)
+    write_quotes(drop.root / "good.csv")
+    sensor = build_file_drop_sensor(drop_dir=drop.root, min_age_seconds=0)
+    with dg.instance_for_test() as instance:
+        result = tick(sensor, instance)
+        later = tick(sensor, instance)  # tried again, skipped again, the tick still succeeds
+    assert [r.tags[DROP_NAME_TAG] for r in result.run_requests] == ["good.csv"]
+    assert [r.run_key for r in later.run_requests] == [r.run_key for r in result.run_requests]
+    assert (drop.root / "binary.csv").exists() and not list((drop.root / "rejected").iterdir())
