@@ -9,8 +9,9 @@ have no listing of their own (the file drops) read it from there:
   `record_source_universe(cold, source, days)`;
 - a deployment fed only by files imports a list: `quant-platform symbols import FILE`
   (`import_symbols`), or `record_universe(cold, "import", day, symbols)` from Python;
-- `FileDropSource.universe(day)` is `cold.symbol_master(day)`: the latest list recorded on or before
-  the day, of any source. With no list recorded, it is empty and every row is `unknown_symbol`.
+- `FileDropSource.universe(day)` is `cold.symbol_master(day)`: each source's latest list on or
+  before the day, united over the sources. With no list recorded, it is empty and every row is
+  `unknown_symbol`: never the symbols of the rows being checked.
 
 Nothing here imports Dagster.
 """

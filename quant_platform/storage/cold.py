@@ -545,26 +545,23 @@ class ColdStore:
         return len(frame)
 
     def symbol_master(self, day: dt.date | str, source: str | None = None) -> list[str]:
-        """The symbols listed on the latest day on or before `day` that has a record (of `source`, or
-        of any source: then the union of the sources' lists of that day), sorted; [] when none."""
+        """The symbols known on `day`, sorted: each source's latest list on or before `day` (only
+        `source`'s when given), united over the sources; [] when nothing is recorded.
+
+        Per source, so a list imported once stays valid next to a source that records one every day.
+        """
         self._create(SYMBOL_MASTER)
         table = self.table(SYMBOL_MASTER.name)
         where = "trade_date <= {day:Date}" + (" AND source = {source:String}" if source is not None else "")
         params: dict = {"day": pd.Timestamp(day).date()}
         if source is not None:
             params["source"] = str(source)
-        latest = self.query_df(
-            f"SELECT max(trade_date) AS day, count() AS n FROM {table} WHERE {where}", params
-        )
-        if latest.empty or int(latest["n"].iloc[0]) == 0:
-            return []
-        params["latest"] = pd.Timestamp(latest["day"].iloc[0]).date()
         df = self.query_df(
-            f"SELECT DISTINCT symbol FROM {table} WHERE {where} AND trade_date = {{latest:Date}} "
-            "ORDER BY symbol",
+            f"SELECT DISTINCT symbol FROM {table} WHERE (source, trade_date) IN "
+            f"(SELECT source, max(trade_date) FROM {table} WHERE {where} GROUP BY source) ORDER BY symbol",
             params,
         )
-        return [str(s) for s in df["symbol"]]
+        return [str(s) for s in df["symbol"]] if len(df) else []
 
     # -- collector ticks -------------------------------------------------------------------
     def tick_seqs(

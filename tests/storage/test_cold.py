@@ -341,10 +341,11 @@ def test_symbol_master_is_replaced_per_source_and_day(cold):
     cold.write_symbol_master("synthetic", D2, ["600000.SH"])
     rows = cold.read_table("symbol_master")
     assert len(rows) == 4 and rows.loc[rows["symbol"] == "600519.SH", "name"].item() == "贵州茅台"
-    # the latest list on or before the day; of every source when none is named
+    # each source's latest list on or before the day, united over the sources
     assert cold.symbol_master(D1) == ["000001.SZ", "600000.SH", "600519.SH"]
     assert cold.symbol_master(D1 + dt.timedelta(days=3)) == ["000001.SZ", "600000.SH", "600519.SH"]
-    assert cold.symbol_master(D2) == ["600000.SH"]
+    assert cold.symbol_master(D2) == ["600000.SH", "600519.SH"]  # synthetic's list of D2, akshare's of D1
+    assert cold.symbol_master(D2, source="synthetic") == ["600000.SH"]
     assert cold.symbol_master(D2, source="akshare") == ["600519.SH"]
     assert cold.symbol_master(D1 - dt.timedelta(days=1)) == []
     # replacing one (source, day) keeps the others; an empty list removes the record
