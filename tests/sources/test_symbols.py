@@ -63,3 +63,20 @@ def test_bad_symbols_files(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(ValueError, match=message):
         read_symbols_file(path)
+
+
+def test_symbols_import_command(qp_home, chdb_dsn, tmp_path):
+    from typer.testing import CliRunner
+
+    from quant_platform.cli import app
+
+    path = tmp_path / "listed.csv"
+    path.write_text("symbol\n600000\n000001.SZ\n")
+    result = CliRunner().invoke(app, ["symbols", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "2020-01-02: 2 symbols recorded for source 'import'" in result.output
+    with ColdStore(chdb_dsn) as cold:
+        assert cold.symbol_master(D1) == ["000001.SZ", "600000.SH"]
+    path.write_text("ticker,date\n600519,someday\n")
+    bad = CliRunner().invoke(app, ["symbols", "import", str(path), "--day", "2024-10-08"])
+    assert bad.exit_code == 2 and "is not a date" in bad.output and "Traceback" not in bad.output
