@@ -39,14 +39,14 @@ def record_universe(
 
 
 def record_source_universe(cold: ColdStore, source, days: Sequence[dt.date]) -> int:
-    """Record `source.universe(day)` for each of `days` under `source.name`.
+    """Record `source.universe(day)` for each of `days` under `source.name` (one write for all days).
 
     A no-op for sources whose universe is read from the master (`universe_from_master = True`, the
     file drops): copying the master into itself would make it look confirmed by a second source.
     """
     if getattr(source, "universe_from_master", False):
         return 0
-    return sum(record_universe(cold, source.name, day, source.universe(day)) for day in days)
+    return cold.write_symbol_masters(source.name, {day: source.universe(day) for day in days})
 
 
 def cold_symbol_master(dsn: str, database: str = "quant") -> Callable[[dt.date], list[str]]:
@@ -101,7 +101,8 @@ def import_symbols(
             raise ValueError(f"{Path(path).name}: rows without a trade_date need a day (--day)")
         key = pd.Timestamp(day).date()
         lists[key] = sorted(set(lists.get(key, [])) | set(undated))
-    return {d: record_universe(cold, source, d, symbols) for d, symbols in sorted(lists.items())}
+    cold.write_symbol_masters(source, lists)
+    return {d: len(symbols) for d, symbols in sorted(lists.items())}
 
 
 __all__ = [

@@ -508,19 +508,33 @@ class ColdStore:
 
         Only that (source, day) is replaced; other sources and days are kept. The year's partition is
         swapped in one atomic step, so writing the same list again changes nothing (idempotent), and
-        an empty list removes the record. Returns the rows written.
+        an empty list removes the record. `names` / `boards`: symbol -> text. Returns the rows written.
         """
-        day = pd.Timestamp(day).date()
-        listed = sorted({str(s) for s in symbols})
+        return self.write_symbol_masters(source, {day: symbols}, names=names, boards=boards)
+
+    def write_symbol_masters(
+        self,
+        source: str,
+        lists: dict[dt.date | str, Iterable[str]],
+        *,
+        names: dict[str, str] | None = None,
+        boards: dict[str, str] | None = None,
+    ) -> int:
+        """`write_symbol_master` for several days at once: one swap per year, not one per day (a
+        backfill of a year records 250 lists in one step)."""
         names, boards = names or {}, boards or {}
+        by_day = {pd.Timestamp(d).date(): sorted({str(s) for s in symbols}) for d, symbols in lists.items()}
+        if not by_day:
+            return 0
+        rows = [(d, s) for d, listed in sorted(by_day.items()) for s in listed]
         frame = SYMBOL_MASTER.conform(
             pd.DataFrame(
                 {
-                    "trade_date": pd.Series([pd.Timestamp(day)] * len(listed), dtype="datetime64[s]"),
+                    "trade_date": pd.Series([pd.Timestamp(d) for d, _ in rows], dtype="datetime64[s]"),
                     "source": str(source),
-                    "symbol": pd.Series(listed, dtype=object),
-                    "name": pd.Series([str(names.get(s, "")) for s in listed], dtype=object),
-                    "board": pd.Series([str(boards.get(s, "")) for s in listed], dtype=object),
+                    "symbol": pd.Series([s for _, s in rows], dtype=object),
+                    "name": pd.Series([str(names.get(s, "")) for _, s in rows], dtype=object),
+                    "board": pd.Series([str(boards.get(s, "")) for _, s in rows], dtype=object),
                     "recorded_at": pd.Timestamp.now(tz="UTC").floor("ms"),
                 }
             )
@@ -530,15 +544,14 @@ class ColdStore:
         stage = self.table(stage_name)
         self.client.command(self.create_table_sql(SYMBOL_MASTER, stage_name))
         try:
-            if len(frame):
-                self.client.insert_df(stage, frame)
+            self._insert_by_day_chunks(stage, frame, sorted({d for d, _ in rows}))
             self._swap_periods(
                 self.table(SYMBOL_MASTER.name),
                 stage,
-                [day],
+                sorted(by_day),
                 SYMBOL_MASTER.partition_by,
-                keep="NOT (trade_date = {day:Date} AND source = {source:String})",
-                parameters={"day": day, "source": str(source)},
+                keep="NOT (trade_date IN {days:Array(Date)} AND source = {source:String})",
+                parameters={"source": str(source)},
             )
         finally:
             self.client.command(f"DROP TABLE IF EXISTS {stage}")

@@ -356,6 +356,16 @@ def test_symbol_master_is_replaced_per_source_and_day(cold):
     assert cold.symbol_master(D1, source="x' OR 1=1 --") == []
 
 
+def test_symbol_masters_of_many_days_in_one_write(cold):
+    days = [D1 + dt.timedelta(days=i) for i in range(120)] + [dt.date(2026, 1, 5)]  # three years
+    assert cold.write_symbol_masters("synthetic", {d: ["600000.SH", "000001.SZ"] for d in days}) == 242
+    cold.write_symbol_master("import", D1, ["600519.SH"])
+    assert cold.write_symbol_masters("synthetic", {D1: ["600000.SH"], days[-1]: []}) == 1
+    assert cold.symbol_master(D1) == ["600000.SH", "600519.SH"]
+    assert cold.symbol_master(days[-1]) == ["000001.SZ", "600000.SH", "600519.SH"]  # back to days[-2]
+    assert len(cold.read_table("symbol_master")) == 119 * 2 + 1 + 1
+
+
 def test_symbol_master_needs_no_ensure_schema(chdb_dsn):
     with ColdStore(chdb_dsn) as store:
         assert store.symbol_master(D1) == []
