@@ -374,9 +374,9 @@ def _numbers(s: pd.Series) -> pd.Series:
     except (OverflowError, TypeError, ValueError):
         num = np.full(len(s), np.nan)
     null = s.isna().to_numpy()
-    clean = (np.isfinite(num) | null) & ~np.array(
-        [isinstance(v, bool | np.bool_) for v in values], dtype=bool
-    )
+    clean = np.isfinite(num) | null
+    if s.dtype == object:  # only an object column can hold True/False next to text
+        clean &= ~np.array([isinstance(v, bool | np.bool_) for v in values], dtype=bool)
     if clean.all():
         return pd.Series(num, index=s.index)
     out = num.astype(object)
