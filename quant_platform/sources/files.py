@@ -412,7 +412,14 @@ def _symbol(v: object) -> object:
             return normalise_symbol(v)
         except ValueError:
             return v
-    return v  # a float, a bool: not text, the rules say so
+    return _plain(v)  # a float, a bool: not text, the rules say so
+
+
+def _plain(v: object) -> object:
+    """`v` when it is a scalar the row rules can hash and show, else its text (a Parquet list, bytes)."""
+    if isinstance(v, str | int | float | bool | np.generic | pd.Timestamp | dt.date):
+        return v
+    return str(v)
 
 
 def _symbols(s: pd.Series) -> pd.Series:
@@ -423,9 +430,12 @@ def _symbols(s: pd.Series) -> pd.Series:
             out.append(np.nan)
             continue
         key = (type(v), v)
-        if key not in cache:
-            cache[key] = _symbol(v)
-        out.append(cache[key])
+        try:
+            out.append(cache[key])
+        except KeyError:
+            out.append(cache.setdefault(key, _symbol(v)))
+        except TypeError:  # unhashable (a Parquet list): parsed every time
+            out.append(_symbol(v))
     return pd.Series(out, index=s.index, dtype=object)
 
 
@@ -485,7 +495,7 @@ def _timestamps(s: pd.Series, tz) -> tuple[pd.Series, pd.Series]:
             with contextlib.suppress(TypeError):  # unhashable values are parsed every time
                 cache[v] = t
         good.append(pd.NaT if t is None else t)
-        column.append(v if t is None else t)
+        column.append(_plain(v) if t is None else t)
     parsed = pd.Series(pd.DatetimeIndex(good, tz="UTC").as_unit("ms"), index=s.index)
     ok = parsed.notna().to_numpy() | s.isna().to_numpy()
     if n and ok.all():
@@ -540,7 +550,7 @@ def _dates(s: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     problem = pd.Series(problems, index=s.index, dtype=object)
     day = col.dt.normalize()
     if (problem != "").any():  # keep the unreadable text visible in the quarantined row
-        col = col.astype(object).where(problem == "", s.astype(object))
+        col = col.astype(object).where(problem == "", s.map(_plain).astype(object))
     return col, day, problem
 
 

@@ -325,3 +325,18 @@ def test_market_resource_from_env(monkeypatch, tmp_path):
         market_resource_from_env()
     assert AkshareMarketResource(symbols=["600000"]).source().universe(DAY) == ["600000.SH"]
     assert FileDropMarketResource(drop_dir=str(tmp_path)).source().name == "files"
+
+
+def test_parquet_lists_and_bytes_become_text_for_the_rules(tmp_path):
+    path = tmp_path / "odd.parquet"
+    pd.DataFrame(
+        {
+            "symbol": [["600000"], ["600001"]],
+            "ts": ["2024-10-08 10:00", "2024-10-08 10:01"],
+            "price": [b"10", b"x"],
+            "bid": [[1.0], [2.0]],
+        }
+    ).to_parquet(path)
+    f = read_drop_file(path).frame
+    assert f["symbol"].tolist() == ["['600000']", "['600001']"] and f["bid"].tolist() == ["[1.]", "[2.]"]
+    assert f["price"].tolist() == [10.0, "b'x'"]
