@@ -333,6 +333,37 @@ def _grid_commands() -> None:
 
 _grid_commands()
 
+symbols_app = typer.Typer(
+    help="The symbol master: the listed symbols rows are checked against.", no_args_is_help=True
+)
+app.add_typer(symbols_app, name="symbols")
+
+
+@symbols_app.command("import")
+def symbols_import(
+    file: Path = typer.Argument(
+        ...,
+        exists=True,
+        dir_okay=False,
+        help="CSV with a symbol column (or code/ticker), optional trade_date",
+    ),
+    day: str | None = typer.Option(
+        None, help="Day of rows without a trade_date, YYYY-MM-DD (default: the first partition day)"
+    ),
+    source: str = typer.Option("import", help="Source name the lists are recorded under"),
+) -> None:
+    """Record lists of listed symbols (replacing the source's list of each day). A list holds from its
+    day until the source's next list; file drops are checked against the lists of every source."""
+    from quant_platform.core.limits import FIRST_PARTITION_DAY
+    from quant_platform.sources.symbols import import_symbols
+    from quant_platform.storage.cold import ColdStore
+
+    with ColdStore(StoreSettings.from_env().clickhouse_dsn) as cold:
+        written = import_symbols(cold, file, day=day or FIRST_PARTITION_DAY, source=source)
+    for listed_day, count in written.items():
+        console.print(f"{listed_day}: {count} symbols recorded for source {source!r}")
+
+
 backtest_app = typer.Typer(help="Backtest runs: inspect and export.", no_args_is_help=True)
 app.add_typer(backtest_app, name="backtest")
 

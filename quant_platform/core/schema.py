@@ -277,6 +277,23 @@ CRYPTO_TICKS = TableSchema(
     engine="ReplacingMergeTree",
 )
 
+# The symbol master: which symbols a source listed on a trading day. The row rules check every
+# symbol against it (`unknown_symbol`), so the universe never comes from the rows being checked.
+SYMBOL_MASTER = TableSchema(
+    name="symbol_master",
+    doc="Listed symbols per trading day and source: the universe the row rules check symbols against.",
+    columns=(
+        _TRADE_DATE,
+        Column("source", "LowCardinality(String)", STR, "Who listed it: a market source's name or 'import'"),
+        _SYMBOL,
+        Column("name", "String", STR, "Security name; '' when the source does not say"),
+        Column("board", "LowCardinality(String)", STR, "Board or market segment; '' when unknown"),
+        Column("recorded_at", "DateTime64(3, 'UTC')", TS, "When this day's list was written"),
+    ),
+    order_by=("source", "trade_date", "symbol"),
+    partition_by="toYear(trade_date)",  # a few thousand rows a day, like klines
+)
+
 # Every table of the cold tier, by name: `ColdStore.ensure_schema` creates them all, reads look them up here.
 COLD_TABLES: dict[str, TableSchema] = {
     s.name: s
@@ -292,5 +309,6 @@ COLD_TABLES: dict[str, TableSchema] = {
         BACKTEST_TRADES,
         GRID_RESULTS,
         CRYPTO_TICKS,
+        SYMBOL_MASTER,
     )
 }

@@ -57,15 +57,22 @@ class AkshareMarketResource(MarketDataResource):
 
 
 class FileDropMarketResource(MarketDataResource):
-    """Quotes and klines from CSV/Parquet files dropped into `drop_dir` (default `QP_DROP_DIR`)."""
+    """Quotes and klines from CSV/Parquet files dropped into `drop_dir` (default `QP_DROP_DIR`).
+
+    Its universe is the symbol master of the cold tier at `clickhouse_dsn` (default: the configured
+    cold store), never the symbols of the dropped rows.
+    """
 
     drop_dir: str | None = None
     calendar: str = "XSHG"
+    clickhouse_dsn: str | None = None
 
     def source(self) -> MarketSource:
         from quant_platform.sources.files import FileDropSource
+        from quant_platform.sources.symbols import cold_symbol_master
 
-        return FileDropSource(self.drop_dir, calendar=self.calendar)
+        master = cold_symbol_master(self.clickhouse_dsn) if self.clickhouse_dsn else None
+        return FileDropSource(self.drop_dir, calendar=self.calendar, symbol_master=master)
 
 
 class SelectableMarketResource(MarketDataResource):
@@ -109,7 +116,9 @@ class SelectableMarketResource(MarketDataResource):
                 clickhouse_dsn=self.clickhouse_dsn,
             )
         if kind == "files":
-            return FileDropMarketResource(drop_dir=self.drop_dir, calendar=self.calendar)
+            return FileDropMarketResource(
+                drop_dir=self.drop_dir, calendar=self.calendar, clickhouse_dsn=self.clickhouse_dsn
+            )
         raise ValueError(f"market source must be one of {SOURCES}, got {kind!r}")
 
     def source(self) -> MarketSource:
@@ -128,7 +137,6 @@ def market_resource_from_env() -> SelectableMarketResource:
         akshare_adjust=current.akshare_adjust,
         akshare_symbols=list(current.akshare_symbols) if current.akshare_symbols else None,
         akshare_calls_per_second=current.akshare_rate,
-        clickhouse_dsn=store_address("QP_CLICKHOUSE_DSN", current.stores.clickhouse_dsn)
-        if kind == "akshare"
-        else None,
+        # akshare: klines already stored; files: the symbol master. A run tag may pick either.
+        clickhouse_dsn=store_address("QP_CLICKHOUSE_DSN", current.stores.clickhouse_dsn),
     )

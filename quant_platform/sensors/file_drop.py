@@ -7,10 +7,19 @@ Each tick does two idempotent passes over the drop folder (see `sources.files` f
    after staging, or a run request the daemon has not launched) is requested again with the same
    run key, which Dagster launches at most once. A failed run leaves the file staged; re-executing
    it from the UI (re-executions keep the tags) lets the next tick archive the file.
-2. Pick up new top-level files older than the settle time: a file that cannot be parsed or does
-   not have a valid shape is moved to `rejected/` with `<name>.reason.txt`; a good one is moved to
-   `staged/` and one run is requested per trading day it covers, with
-   `run_key = "<name>@<content hash>/<day>"`, so each file is ingested once per day.
+2. Pick up new top-level files older than the settle time. A file is moved to `rejected/` with
+   `<name>.reason.txt` only when it cannot be parsed at all (see `sources.files`), when no row of it
+   falls on a trading day that is a partition, or when reading or staging it raises anything else
+   (the reason names the exception). Bad values do not reject a file: it is moved to `staged/` and
+   one run is requested per trading day of it that is a partition, with
+   `run_key = "<name>@<content hash>/<day>"`, so each file is ingested once per day; the row rules
+   of the ingesting assets quarantine its bad rows. Rows of other days (holidays, days outside the
+   partitions) get no run of their own: they are quarantined (`trade_date_mismatch`) under the
+   nearest run day, and the manifest and the log say how many went where.
+
+One file can never stop the sensor: any exception while reading, staging or rejecting a file is
+caught, logged and the tick goes on with the other files; a file that cannot even be moved aside is
+skipped with a warning (and tried again next tick).
 
 Archiving from the sensor instead of from the ingesting asset or a run-status sensor is deliberate:
 it needs no event to be delivered exactly once (a missed tick is caught up by the next one), it
@@ -23,12 +32,14 @@ Runs are tagged `quant_platform/market_source=files`, which makes the `market` r
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from pathlib import Path
 
 import dagster as dg
 
 from quant_platform.conventions import DROP_FILE_TAG, DROP_NAME_TAG, MARKET_SOURCE_TAG
+from quant_platform.core.calendar import get_calendar
 from quant_platform.sources.files import DropFileError, DropFolder, Manifest, content_id, read_drop_file
 
 log = logging.getLogger(__name__)
@@ -44,6 +55,61 @@ def _request(manifest: Manifest, day: str) -> dg.RunRequest:
         partition_key=day,
         tags={DROP_FILE_TAG: manifest.file_id, DROP_NAME_TAG: manifest.name, MARKET_SOURCE_TAG: "files"},
     )
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, DropFileError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _run_days(
+    name: str, days: tuple[dt.date, ...], calendar: str, partitions_def: dg.PartitionsDefinition | None
+) -> list[dt.date]:
+    """The days of a file that get runs: trading days that are partitions. DropFileError when none."""
+    cal = get_calendar(calendar)
+    runs, why = [], []
+    for day in days:
+        if not cal.is_session(day):
+            why.append(f"{day} is not a {calendar} trading day")
+        elif partitions_def is not None and not partitions_def.has_partition_key(day.isoformat()):
+            why.append(f"{day} is not a partition of the ingestion job")
+        else:
+            runs.append(day)
+    if not runs:
+        listed = "; ".join(why[:5]) + (f"; and {len(why) - 5} more days" if len(why) > 5 else "")
+        raise DropFileError(
+            f"{name}: no row falls on a trading day that is a partition of the ingestion job"
+            + (f" ({listed})" if listed else " (no row has a readable ts or trade_date)")
+        )
+    return runs
+
+
+def _admit(
+    folder: DropFolder,
+    path: Path,
+    calendar: str,
+    partitions_def: dg.PartitionsDefinition | None,
+) -> Manifest:
+    """Parse and stage one new file; raises whatever goes wrong (the caller rejects the file)."""
+    file_id = content_id(path)
+    parsed = read_drop_file(path, calendar)
+    runs = _run_days(path.name, parsed.days, calendar, partitions_def)
+    return folder.stage(path, parsed, file_id, runs)
+
+
+def _staged_note(manifest: Manifest) -> str:
+    text = f"staged {manifest.name} ({manifest.kind}, {manifest.rows} rows, days {list(manifest.days)})"
+    if manifest.outside_days:
+        where = ", ".join(
+            f"{day}: {v['rows']} rows -> {v['quarantined_under']}" for day, v in manifest.outside_days.items()
+        )
+        text += f"; rows of days without a run are quarantined (trade_date_mismatch) under: {where}"
+    if manifest.undated_rows:
+        text += f"; {manifest.undated_rows} rows without a readable day: judged under {manifest.days[0]}"
+    if manifest.unmapped_rows:
+        text += f"; {manifest.unmapped_rows} unmappable lines quarantined under {manifest.days[0]}"
+    return text
 
 
 def evaluate_drop_folder(
@@ -67,7 +133,11 @@ def evaluate_drop_folder(
             if run.tags.get(DROP_FILE_TAG) == manifest.file_id:
                 by_day.setdefault(run.tags.get("dagster/partition", ""), []).append(run.status)
         if all(dg.DagsterRunStatus.SUCCESS in by_day.get(day, []) for day in manifest.days):
-            folder.archive(manifest)
+            try:
+                folder.archive(manifest)
+            except Exception as exc:  # noqa: BLE001 - one file never stops the tick
+                context.log.warning(f"cannot archive {manifest.name}: {_reason(exc)}; retried next tick")
+                continue
             notes.append(f"archived {manifest.name}")
             continue
         for day in manifest.days:
@@ -78,21 +148,22 @@ def evaluate_drop_folder(
 
     for path in folder.incoming(min_age_seconds):
         try:
-            file_id = content_id(path)
-            parsed = read_drop_file(path, calendar)
-            if partitions_def is not None:
-                outside = [d for d in parsed.days if not partitions_def.has_partition_key(d.isoformat())]
-                if outside:
-                    raise DropFileError(f"{path.name}: {outside[0]} is not a partition of the ingestion job")
-        except (DropFileError, OSError) as exc:
-            target = folder.reject(path, str(exc))
-            context.log.warning(f"rejected {path.name} -> {target}: {exc}")
+            manifest = _admit(folder, path, calendar, partitions_def)
+        except Exception as exc:  # noqa: BLE001 - whatever one file does, the tick goes on
+            reason = _reason(exc)
+            try:
+                target = folder.reject(path, reason)
+            except Exception as move_exc:  # noqa: BLE001
+                context.log.warning(
+                    f"cannot move {path.name} to rejected/ ({_reason(move_exc)}) after: {reason}; "
+                    "skipped, tried again next tick"
+                )
+                notes.append(f"skipped {path.name}")
+                continue
+            context.log.warning(f"rejected {path.name} -> {target}: {reason}")
             notes.append(f"rejected {path.name}")
             continue
-        manifest = folder.stage(path, parsed, file_id)
-        context.log.info(
-            f"staged {path.name} ({manifest.kind}, {manifest.rows} rows, days {list(manifest.days)})"
-        )
+        context.log.info(_staged_note(manifest))
         requests.extend(_request(manifest, day) for day in manifest.days)
 
     skip = None if requests else ("; ".join(notes) or f"no new files in {folder.root}")
@@ -122,7 +193,8 @@ def build_file_drop_sensor(
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
         description="Ingests CSV/Parquet files dropped into QP_DROP_DIR: one run per trading day of each "
-        "file; bad files go to rejected/ with a reason, ingested ones to archive/.",
+        "file; its bad rows are quarantined by the row rules, unparseable files go to rejected/ with a "
+        "reason, ingested ones to archive/.",
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         return evaluate_drop_folder(

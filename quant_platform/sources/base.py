@@ -12,10 +12,16 @@ import pandas as pd
 class MarketSource(Protocol):
     """Quotes and daily bars for one trading day and a universe of symbols.
 
-    `fetch_quotes` returns snapshots conforming to `core.schema.RAW_QUOTES`; `fetch_daily_bars`
-    returns rows conforming to `core.schema.KLINES_DAILY`. Both return an empty frame with the right
+    `fetch_quotes` returns snapshots with the `core.schema.RAW_QUOTES` columns; `fetch_daily_bars`
+    rows with the `core.schema.KLINES_DAILY` columns. Both return an empty frame with the right
     columns (never None) when there is nothing, and raise on transport errors so the caller's retry
-    policy can act.
+    policy can act. Values may be raw (text where a vendor sent text): the row rules judge them.
+
+    `universe(day)` is the source's listing of `day`: what its rows are checked against. Sources with
+    a listing of their own record it in the symbol master
+    (`sources.symbols.record_source_universe`); a source without one (the file drops) sets
+    `universe_from_master = True` and reads the master instead, never the symbols of its own rows.
+    Sources that reject rows while mapping a vendor's payload return them from `take_rejected()`.
     """
 
     name: str

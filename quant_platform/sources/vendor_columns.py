@@ -117,7 +117,7 @@ class VendorPayloadError(ValueError):
 # ---------------------------------------------------------------------------------- symbols
 
 _SUFFIXES = {"SH": "SH", "SS": "SH", "XSHG": "SH", "SZ": "SZ", "XSHE": "SZ", "BJ": "BJ", "BSE": "BJ"}
-_CODE = re.compile(r"^\d{1,6}$")
+_CODE = re.compile(r"^\d{1,6}$", re.ASCII)  # ASCII digits only: "６０００００" is not a code
 
 
 def exchange_of(code: str) -> str:
@@ -140,10 +140,10 @@ def normalise_symbol(value: object) -> str:
     if isinstance(value, (int, np.integer)) or _CODE.match(text):
         code = text.zfill(6)
         return f"{code}.{exchange_of(code)}"
-    m = re.match(r"^(\d{6})\.([A-Z]+)$", text)
+    m = re.match(r"^(\d{6})\.([A-Z]+)$", text, re.ASCII)
     if m and m.group(2) in _SUFFIXES:
         return f"{m.group(1)}.{_SUFFIXES[m.group(2)]}"
-    m = re.match(r"^([A-Z]{2})\.?(\d{6})$", text)
+    m = re.match(r"^([A-Z]{2})\.?(\d{6})$", text, re.ASCII)
     if m and m.group(1) in _SUFFIXES:
         return f"{m.group(2)}.{_SUFFIXES[m.group(1)]}"
     raise ValueError(f"not an A-share symbol: {value!r}")
@@ -193,11 +193,14 @@ def _numeric(raw: pd.DataFrame, columns: Mapping[str, str]) -> tuple[pd.DataFram
 # ------------------------------------------------------------------------ AKShare conversions
 
 
-def klines_from_akshare_hist(raw: pd.DataFrame, symbol: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def klines_from_akshare_hist(
+    raw: pd.DataFrame, symbol: str, *, dedupe: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`stock_zh_a_hist` rows of one symbol -> (KLINES_DAILY frame, rejected QUARANTINE frame).
 
     Volume lots become shares. `prev_close` is `收盘 - 涨跌额` when the vendor sends the change,
     otherwise the previous row's close (NaN for the first row). Limits follow the symbol's board.
+    `dedupe=False` keeps every row of a repeated day (file drops: the row rules judge the copies).
     """
     what = f"akshare stock_zh_a_hist({vendor_code(symbol)})"
     require_columns(raw, AKSHARE_HIST_REQUIRED, what)
@@ -251,7 +254,9 @@ def klines_from_akshare_hist(raw: pd.DataFrame, symbol: str) -> tuple[pd.DataFra
             "limit_down": np.where(prev_close.notna(), down, np.nan),
         }
     )
-    out = out.drop_duplicates(["symbol", "trade_date"], keep="last").sort_values("trade_date")
+    if dedupe:
+        out = out.drop_duplicates(["symbol", "trade_date"], keep="last")
+    out = out.sort_values("trade_date", kind="stable")
     return KLINES_DAILY.conform(out), rejected
 
 

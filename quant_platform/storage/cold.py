@@ -35,6 +35,7 @@ from quant_platform.core.schema import (
     GRID_RESULTS,
     KLINES_DAILY,
     RAW_QUOTES,
+    SYMBOL_MASTER,
     TableSchema,
 )
 
@@ -145,7 +146,7 @@ def _holder_of(path: str) -> str:
 
 class ColdStore:
     """Columnar store for quotes, bars, klines, QA metrics, quarantine, backtest outputs, grid search
-    results and the collector's ticks. Every query of the cold tier is a method here.
+    results, the collector's ticks and the symbol master. Every query of the cold tier is a method here.
 
     Example:
         >>> with ColdStore("chdb:///tmp/qp-doc") as cold:      # doctest: +SKIP
@@ -302,18 +303,25 @@ class ColdStore:
             self.client.command(f"DROP TABLE IF EXISTS {stage}")
         return len(df)
 
-    def _swap_periods(self, target: str, stage: str, days: list[dt.date], expr: str) -> None:
+    def _swap_periods(
+        self,
+        target: str,
+        stage: str,
+        days: list[dt.date],
+        expr: str,
+        keep: str = "trade_date NOT IN {days:Array(Date)}",
+        parameters: dict | None = None,
+    ) -> None:
         """Year/month-partitioned tables: complete each touched period in the staging table with the
-        target's rows of the period's other days, then swap the whole period in (still one atomic
-        step per partition)."""
+        target's rows of the period that `keep` selects (default: the period's other days), then swap
+        the whole period in (still one atomic step per partition)."""
         periods: dict[int, list[dt.date]] = {}
         for day in days:
             periods.setdefault(PERIODS[expr](day), []).append(day)
         for period, period_days in periods.items():
             self.client.command(
-                f"INSERT INTO {stage} SELECT * FROM {target} WHERE {expr} = {{p:UInt32}} "
-                "AND trade_date NOT IN {days:Array(Date)}",
-                parameters={"p": period, "days": period_days},
+                f"INSERT INTO {stage} SELECT * FROM {target} WHERE {expr} = {{p:UInt32}} AND ({keep})",
+                parameters={"p": period, "days": period_days, **(parameters or {})},
             )
             rows = self.client.command(
                 f"SELECT count() FROM {stage} WHERE {expr} = {{p:UInt32}}", parameters={"p": period}
@@ -528,6 +536,88 @@ class ColdStore:
             params["top"] = int(top)
         df = self.query_df(sql, params)
         return GRID_RESULTS.conform(df) if len(df) else GRID_RESULTS.empty()
+
+    # -- symbol master -----------------------------------------------------------------------
+    def write_symbol_master(
+        self,
+        source: str,
+        day: dt.date | str,
+        symbols: Iterable[str],
+        *,
+        names: dict[str, str] | None = None,
+        boards: dict[str, str] | None = None,
+    ) -> int:
+        """Make `symbols` the list `source` recorded for trading day `day` in `symbol_master`.
+
+        Only that (source, day) is replaced; other sources and days are kept. The year's partition is
+        swapped in one atomic step, so writing the same list again changes nothing (idempotent), and
+        an empty list removes the record. `names` / `boards`: symbol -> text. Returns the rows written.
+        """
+        return self.write_symbol_masters(source, {day: symbols}, names=names, boards=boards)
+
+    def write_symbol_masters(
+        self,
+        source: str,
+        lists: dict[dt.date | str, Iterable[str]],
+        *,
+        names: dict[str, str] | None = None,
+        boards: dict[str, str] | None = None,
+    ) -> int:
+        """`write_symbol_master` for several days at once: one swap per year, not one per day (a
+        backfill of a year records 250 lists in one step)."""
+        names, boards = names or {}, boards or {}
+        by_day = {pd.Timestamp(d).date(): sorted({str(s) for s in symbols}) for d, symbols in lists.items()}
+        if not by_day:
+            return 0
+        rows = [(d, s) for d, listed in sorted(by_day.items()) for s in listed]
+        frame = SYMBOL_MASTER.conform(
+            pd.DataFrame(
+                {
+                    "trade_date": pd.Series([pd.Timestamp(d) for d, _ in rows], dtype="datetime64[s]"),
+                    "source": str(source),
+                    "symbol": pd.Series([s for _, s in rows], dtype=object),
+                    "name": pd.Series([str(names.get(s, "")) for _, s in rows], dtype=object),
+                    "board": pd.Series([str(boards.get(s, "")) for _, s in rows], dtype=object),
+                    "recorded_at": pd.Timestamp.now(tz="UTC").floor("ms"),
+                }
+            )
+        )
+        self._create(SYMBOL_MASTER)
+        stage_name = f"{SYMBOL_MASTER.name}{STAGE_MARK}{uuid.uuid4().hex[:12]}"
+        stage = self.table(stage_name)
+        self.client.command(self.create_table_sql(SYMBOL_MASTER, stage_name))
+        try:
+            self._insert_by_day_chunks(stage, frame, sorted({d for d, _ in rows}))
+            self._swap_periods(
+                self.table(SYMBOL_MASTER.name),
+                stage,
+                sorted(by_day),
+                SYMBOL_MASTER.partition_by,
+                keep="NOT (trade_date IN {days:Array(Date)} AND source = {source:String})",
+                parameters={"source": str(source)},
+            )
+        finally:
+            self.client.command(f"DROP TABLE IF EXISTS {stage}")
+        return len(frame)
+
+    def symbol_master(self, day: dt.date | str, source: str | None = None) -> list[str]:
+        """The symbols known on `day`, sorted: each source's latest list on or before `day` (only
+        `source`'s when given), united over the sources; [] when nothing is recorded.
+
+        Per source, so a list imported once stays valid next to a source that records one every day.
+        """
+        self._create(SYMBOL_MASTER)
+        table = self.table(SYMBOL_MASTER.name)
+        where = "trade_date <= {day:Date}" + (" AND source = {source:String}" if source is not None else "")
+        params: dict = {"day": pd.Timestamp(day).date()}
+        if source is not None:
+            params["source"] = str(source)
+        df = self.query_df(
+            f"SELECT DISTINCT symbol FROM {table} WHERE (source, trade_date) IN "
+            f"(SELECT source, max(trade_date) FROM {table} WHERE {where} GROUP BY source) ORDER BY symbol",
+            params,
+        )
+        return [str(s) for s in df["symbol"]] if len(df) else []
 
     # -- collector ticks -------------------------------------------------------------------
     def tick_seqs(

@@ -7,11 +7,13 @@ import pandas as pd
 import pytest
 
 from quant_platform.assets.market_data import raw_quotes
+from quant_platform.conventions import DROP_NAME_TAG
 from quant_platform.resources.clickhouse import ClickHouseResource
 from quant_platform.resources.hot import HotCacheResource
 from quant_platform.resources.sources import MARKET_SOURCE_TAG, SelectableMarketResource
 from quant_platform.sensors.file_drop import DROP_FILE_TAG, build_file_drop_sensor, file_drop_sensor
 from quant_platform.sources.files import DropFolder
+from quant_platform.sources.symbols import record_universe
 from quant_platform.storage.cold import ColdStore
 
 
@@ -53,10 +55,11 @@ def test_default_sensor_targets_the_market_data_job():
     assert file_drop_sensor.job_name == "market_data_daily"
 
 
-def test_new_files_launch_one_run_per_day_and_bad_files_are_rejected(drop):
+def test_new_files_launch_one_run_per_day_and_unparseable_files_are_rejected(drop):
     write_quotes(drop.root / "two_days.csv", days=("2024-10-08", "2024-10-09"))
-    (drop.root / "broken.csv").write_text("symbol,ts,price\n600000,2024-10-08 10:00,oops\n")
+    (drop.root / "bad_value.csv").write_text("symbol,ts,price\n600000,2024-10-08 10:00,oops\n")
     (drop.root / "holiday.csv").write_text("symbol,ts,price\n600000,2024-10-01 10:00,10\n")
+    (drop.root / "no_symbol.csv").write_text("ts,price\n2024-10-08 10:00,10\n")
     (drop.root / "notes.txt").write_text("ignored: not csv/parquet")
     (drop.root / ".partial.csv").write_text("still being written")
     sensor = build_file_drop_sensor(drop_dir=drop.root, min_age_seconds=0)
@@ -64,19 +67,24 @@ def test_new_files_launch_one_run_per_day_and_bad_files_are_rejected(drop):
     with dg.instance_for_test() as instance:
         result = tick(sensor, instance)
     requests = result.run_requests
-    assert sorted(r.partition_key for r in requests) == ["2024-10-08", "2024-10-09"]
-    file_id = requests[0].tags[DROP_FILE_TAG]
-    assert {r.run_key for r in requests} == {
+    by_name = {}
+    for r in requests:
+        by_name.setdefault(r.tags[DROP_NAME_TAG], []).append(r.partition_key)
+    # a bad value does not reject its file: the row rules of the run quarantine the row
+    assert by_name == {"two_days.csv": ["2024-10-08", "2024-10-09"], "bad_value.csv": ["2024-10-08"]}
+    file_id = next(r.tags[DROP_FILE_TAG] for r in requests if r.tags[DROP_NAME_TAG] == "two_days.csv")
+    assert {r.run_key for r in requests if r.tags[DROP_FILE_TAG] == file_id} == {
         f"two_days.csv@{file_id}/2024-10-08",
         f"two_days.csv@{file_id}/2024-10-09",
     }
     assert all(r.tags[MARKET_SOURCE_TAG] == "files" for r in requests)
 
     staged = sorted(p.name for p in (drop.root / "staged").iterdir())
-    assert staged == [f"{file_id}__two_days.csv", f"{file_id}__two_days.csv.json"]
+    assert f"{file_id}__two_days.csv" in staged and f"{file_id}__two_days.csv.json" in staged
+    assert len(staged) == 4
     rejected = drop.root / "rejected"
-    assert "'oops'" in (rejected / "broken.csv.reason.txt").read_text()
     assert "2024-10-01 is not a XSHG trading day" in (rejected / "holiday.csv.reason.txt").read_text()
+    assert "no symbol column" in (rejected / "no_symbol.csv.reason.txt").read_text()
     assert sorted(p.name for p in drop.root.iterdir() if p.is_file()) == [".partial.csv", "notes.txt"]
 
 
@@ -92,6 +100,8 @@ def test_runs_ingest_the_drop_and_success_archives_the_file(drop, chdb_dsn):
     write_quotes(drop.root / "day.csv")
     sensor = build_file_drop_sensor(drop_dir=drop.root, min_age_seconds=0)
     market = SelectableMarketResource(kind="synthetic", drop_dir=str(drop.root))  # the run tag picks files
+    with ColdStore(chdb_dsn) as cold:  # the universe the rows are checked against
+        record_universe(cold, "import", "2024-10-01", ["600000.SH", "000001.SZ"])
     with dg.instance_for_test() as instance:
         (request,) = tick(sensor, instance).run_requests
         # The next tick, before any run exists, re-requests the same run key (Dagster launches it once).
@@ -147,3 +157,63 @@ def test_failed_runs_keep_the_file_staged(drop):
         after = tick(sensor, instance)
         assert not after.run_requests and "failed" in after.skip_reason.skip_message
         assert (drop.root / "staged" / f"{request.tags[DROP_FILE_TAG]}__day.csv").exists()
+
+
+def test_poison_files_never_stop_the_tick(drop):
+    """Files that used to raise out of the tick (OverflowError on a 400-digit price) or be rejected whole
+    for one value are staged for the row rules; only unparseable ones are rejected; good ones go on."""
+    write_quotes(drop.root / "good.csv")
+    (drop.root / "huge_price.csv").write_text(f"symbol,ts,price\n600000,2024-10-08 10:00,{'1' * 400}\n")
+    (drop.root / "overflow.csv").write_text("symbol,ts,price,volume\n600000,2024-10-08 10:00,1e400,1e400\n")
+    (drop.root / "nul.csv").write_bytes(b"symbol,ts,price\n600\x0000,2024-10-08 10:00,10\n")
+    (drop.root / "bad_utf8.csv").write_bytes(b"symbol,ts,price\n600000,2024-10-08 10:00,1\xff\xfe0\n")
+    (drop.root / "binary.csv").write_bytes(bytes(range(256)) * 64)
+    (drop.root / "broken.parquet").write_bytes(b"PAR1 not really a parquet file PAR1")
+    sensor = build_file_drop_sensor(drop_dir=drop.root, min_age_seconds=0)
+    with dg.instance_for_test() as instance:
+        result = tick(sensor, instance)
+        again = tick(sensor, instance)  # the next tick is just as fine
+    staged = {r.tags[DROP_NAME_TAG] for r in result.run_requests}
+    assert staged == {"good.csv", "huge_price.csv", "overflow.csv", "nul.csv", "bad_utf8.csv"}
+    assert {r.run_key for r in again.run_requests} == {r.run_key for r in result.run_requests}
+    rejected = drop.root / "rejected"
+    assert "not UTF-8" in (rejected / "binary.csv.reason.txt").read_text()
+    assert "cannot read broken.parquet as parquet" in (rejected / "broken.parquet.reason.txt").read_text()
+    assert not [p for p in drop.root.iterdir() if p.is_file()]
+
+
+def test_any_exception_while_reading_rejects_only_that_file(drop, monkeypatch):
+    from quant_platform.sensors import file_drop
+
+    real = file_drop.read_drop_file
+
+    def flaky(path, calendar="XSHG"):
+        if path.name == "explodes.csv":
+            raise KeyError("something nobody expected")
+        return real(path, calendar)
+
+    monkeypatch.setattr(file_drop, "read_drop_file", flaky)
+    write_quotes(drop.root / "explodes.csv")
+    write_quotes(drop.root / "good.csv", symbols=("600519",))
+    sensor = build_file_drop_sensor(drop_dir=drop.root, min_age_seconds=0)
+    with dg.instance_for_test() as instance:
+        result = tick(sensor, instance)
+    assert [r.tags[DROP_NAME_TAG] for r in result.run_requests] == ["good.csv"]
+    reason = (drop.root / "rejected" / "explodes.csv.reason.txt").read_text()
+    assert reason.startswith("KeyError: ") and "something nobody expected" in reason
+
+
+def test_a_file_that_cannot_be_moved_aside_is_skipped(drop, monkeypatch):
+    def no_rejects(self, path, reason):
+        raise PermissionError(f"read-only folder: {path.name}")
+
+    monkeypatch.setattr(DropFolder, "reject", no_rejects)
+    (drop.root / "binary.csv").write_bytes(b"\x00\xff" * 100)
+    write_quotes(drop.root / "good.csv")
+    sensor = build_file_drop_sensor(drop_dir=drop.root, min_age_seconds=0)
+    with dg.instance_for_test() as instance:
+        result = tick(sensor, instance)
+        later = tick(sensor, instance)  # tried again, skipped again, the tick still succeeds
+    assert [r.tags[DROP_NAME_TAG] for r in result.run_requests] == ["good.csv"]
+    assert [r.run_key for r in later.run_requests] == [r.run_key for r in result.run_requests]
+    assert (drop.root / "binary.csv").exists() and not list((drop.root / "rejected").iterdir())

@@ -385,3 +385,46 @@ def test_ensure_schema_drops_dead_writers_stages_too(cold):
     cold.client.command(cold.create_table_sql(KLINES_DAILY, crashed))
     cold.ensure_schema()
     assert crashed not in _stage_tables(cold)
+
+
+# -- symbol master ---------------------------------------------------------------------------------
+
+
+def test_symbol_master_is_replaced_per_source_and_day(cold):
+    assert cold.symbol_master(D2) == []  # nothing recorded: an empty universe, not an error
+    for _ in range(2):  # idempotent
+        assert cold.write_symbol_master("synthetic", D1, ["600000.SH", "000001.SZ", "600000.SH"]) == 2
+    cold.write_symbol_master("akshare", D1, ["600519.SH"], names={"600519.SH": "贵州茅台"})
+    cold.write_symbol_master("synthetic", D2, ["600000.SH"])
+    rows = cold.read_table("symbol_master")
+    assert len(rows) == 4 and rows.loc[rows["symbol"] == "600519.SH", "name"].item() == "贵州茅台"
+    # each source's latest list on or before the day, united over the sources
+    assert cold.symbol_master(D1) == ["000001.SZ", "600000.SH", "600519.SH"]
+    assert cold.symbol_master(D1 + dt.timedelta(days=3)) == ["000001.SZ", "600000.SH", "600519.SH"]
+    assert cold.symbol_master(D2) == ["600000.SH", "600519.SH"]  # synthetic's list of D2, akshare's of D1
+    assert cold.symbol_master(D2, source="synthetic") == ["600000.SH"]
+    assert cold.symbol_master(D2, source="akshare") == ["600519.SH"]
+    assert cold.symbol_master(D1 - dt.timedelta(days=1)) == []
+    # replacing one (source, day) keeps the others; an empty list removes the record
+    cold.write_symbol_master("synthetic", D1, ["000001.SZ"])
+    assert cold.symbol_master(D1) == ["000001.SZ", "600519.SH"]
+    cold.write_symbol_master("synthetic", D2, [])
+    assert cold.symbol_master(D2) == ["000001.SZ", "600519.SH"]
+    assert cold.symbol_master(D1, source="x' OR 1=1 --") == []
+
+
+def test_symbol_masters_of_many_days_in_one_write(cold):
+    days = [D1 + dt.timedelta(days=i) for i in range(120)] + [dt.date(2026, 1, 5)]  # three years
+    assert cold.write_symbol_masters("synthetic", {d: ["600000.SH", "000001.SZ"] for d in days}) == 242
+    cold.write_symbol_master("import", D1, ["600519.SH"])
+    assert cold.write_symbol_masters("synthetic", {D1: ["600000.SH"], days[-1]: []}) == 1
+    assert cold.symbol_master(D1) == ["600000.SH", "600519.SH"]
+    assert cold.symbol_master(days[-1]) == ["000001.SZ", "600000.SH", "600519.SH"]  # back to days[-2]
+    assert len(cold.read_table("symbol_master")) == 119 * 2 + 1 + 1
+
+
+def test_symbol_master_needs_no_ensure_schema(chdb_dsn):
+    with ColdStore(chdb_dsn) as store:
+        assert store.symbol_master(D1) == []
+        store.write_symbol_master("import", D1, ["600000.SH"])
+        assert store.symbol_master(D2) == ["600000.SH"]
