@@ -11,6 +11,7 @@ from quant_platform.partitions import calendar_name, daily_partitions, partition
 from quant_platform.resources.clickhouse import ClickHouseResource
 from quant_platform.resources.hot import HotCacheResource
 from quant_platform.resources.market import MarketDataResource
+from quant_platform.sources.symbols import record_source_universe
 
 
 @dg.asset(
@@ -49,6 +50,7 @@ def raw_quotes(
     for warning in checked.warnings:
         context.log.warning(warning)
     with clickhouse.open() as cold:
+        record_source_universe(cold, source, days, universe)  # the symbol master file drops check against
         gate.write(cold, RAW_QUOTES, checked, days)
     last_day = gate.by_day(checked.clean, days[-1:])[days[-1]]
     cached = hot.store().set_latest_quotes(last_day) if len(last_day) else 0  # an outage only skips it

@@ -19,7 +19,7 @@ Nothing here imports Dagster.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -38,15 +38,20 @@ def record_universe(
     return cold.write_symbol_master(source, day, symbols, **details)
 
 
-def record_source_universe(cold: ColdStore, source, days: Sequence[dt.date]) -> int:
-    """Record `source.universe(day)` for each of `days` under `source.name` (one write for all days).
+def record_source_universe(
+    cold: ColdStore, source, days: Sequence[dt.date], universes: Mapping[dt.date, Sequence[str]] | None = None
+) -> int:
+    """Record `source.universe(day)` for each of `days` under `source.name` (one write for all days);
+    `universes` passes lists the caller already has.
 
     A no-op for sources whose universe is read from the master (`universe_from_master = True`, the
     file drops): copying the master into itself would make it look confirmed by a second source.
     """
     if getattr(source, "universe_from_master", False):
         return 0
-    return cold.write_symbol_masters(source.name, {day: source.universe(day) for day in days})
+    known = universes or {}
+    lists = {day: list(known[day]) if day in known else source.universe(day) for day in days}
+    return cold.write_symbol_masters(source.name, lists)
 
 
 def cold_symbol_master(dsn: str, database: str = "quant") -> Callable[[dt.date], list[str]]:

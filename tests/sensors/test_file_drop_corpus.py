@@ -36,7 +36,7 @@ DATED = [*QUOTES, "trade_date"]
 KLINES = ["symbol", "trade_date", "open", "high", "low", "close", "prev_close", "volume", "amount"]
 FILES = {"desk_a.csv": QUOTES, "desk_b.csv": QUOTES, "two_days.csv": QUOTES, "dated.csv": DATED}
 FILES["klines.csv"] = KLINES
-# Rules the row-rules branch adds. Until they are in RULES, their cases only xfail.
+# Rules whose cases are checked by version count as well (a conflict quarantines every version).
 PENDING_RULES = {"crossed_book", "out_of_range", "conflicting_duplicate"}
 
 
@@ -71,7 +71,7 @@ CASES = [
     Case("boolean price", "desk_a.csv", "bad_type", {"price": "True"}),
     Case("high < low", "desk_a.csv", "high_lt_low", {"high": "9", "low": "11"}),
     Case("price above the day high", "desk_a.csv", "ohlc_inconsistent", {"price": "10.6"}),
-    Case("1e400 price", "desk_a.csv", "non_finite", {"price": "1e400"}),
+    Case("1e400 price", "desk_a.csv", "out_of_range", {"price": "1e400"}),
     Case("inf price", "desk_a.csv", "non_finite", {"price": "inf"}),
     Case("beyond the price limit", "desk_a.csv", "price_limit", {"price": "12", "high": "12"}),
     Case("negative bid", "desk_a.csv", "non_positive_price", {"bid": "-1"}),
@@ -355,11 +355,12 @@ def test_each_malformed_class_is_quarantined_with_its_rule(ingested, case):
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.pending], ids=lambda c: c.name)
-def test_classes_of_rules_still_to_come_are_kept_out(ingested, case):
-    if case.rule not in RULES:
-        pytest.xfail(f"rule {case.rule} comes with the row-rules branch")
+def test_out_of_range_crossed_and_conflicting_rows_are_kept_out(ingested, case):
+    assert case.rule in RULES
     symbol = CASE_SYMBOLS[case.name]
     versions = max((len(v) for v in case.fields.values() if isinstance(v, list)), default=1)
-    assert len(quarantined(ingested, case)) == versions  # quarantined: every version of the row
+    rows = quarantined(ingested, case)
+    assert len(rows) == versions  # quarantined: every version of the row
+    assert set(rows["rule"]) == {case.rule}, rows["reason"].tolist()
     assert symbol not in set(ingested.raw["symbol"])  # and not in raw_quotes
     assert symbol not in set(ingested.klines["symbol"])
