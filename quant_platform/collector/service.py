@@ -46,6 +46,7 @@ from quant_platform.collector.observe import report_observation
 from quant_platform.collector.sink import BUFFER_COLUMNS, ColdSink, ticks_frame
 from quant_platform.collector.state import ChangeTracker, PairState
 from quant_platform.core.quality.quarantine import quarantine_frame
+from quant_platform.core.quality.rules import BOUNDS
 from quant_platform.core.schema import QUARANTINE
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,34 @@ class CollectorStats:
     lost: int = 0
     resets: int = 0  # sequence resets of the feed (resynced, see PairState.is_reset)
     errors: dict[str, int] = field(default_factory=dict)
+
+
+class TickRuleError(ValueError):
+    """A readable tick that breaks a row rule; `rule` is the rule's name in `core.quality.RULES`."""
+
+    def __init__(self, rule: str, reason: str) -> None:
+        super().__init__(reason)
+        self.rule = rule
+
+
+def check_tick(price: float, vals: list[float]) -> None:
+    """The row rules a single tick can break on its own, with the names and bounds of the batch rules
+    (`core.quality.rules`): a value beyond the plausible maximum, a crossed book, a negative volume or
+    amount, high below low. Raises TickRuleError."""
+    o, h, low, pc, v, q, b, a = vals
+    for name, value, bound in (
+        ("c", price, BOUNDS["price"]), ("o", o, BOUNDS["price"]), ("h", h, BOUNDS["price"]),
+        ("l", low, BOUNDS["price"]), ("pc", pc, BOUNDS["price"]), ("b", b, BOUNDS["price"]),
+        ("a", a, BOUNDS["price"]), ("v", v, BOUNDS["volume"]), ("q", q, BOUNDS["amount"]),
+    ):  # fmt: skip
+        if abs(value) > bound:  # NaN compares False: optional values may be missing
+            raise TickRuleError("out_of_range", f"{name}={value:g} is above the plausible maximum {bound:g}")
+    if b > 0 and a > 0 and b > a:
+        raise TickRuleError("crossed_book", f"bid {b:g} > ask {a:g}")
+    if v < 0 or q < 0:
+        raise TickRuleError("negative_volume", f"volume {v:g} / amount {q:g} < 0")
+    if h < low:
+        raise TickRuleError("high_lt_low", f"high {h:g} < low {low:g}")
 
 
 def _num(value: Any, name: str) -> float:
@@ -479,9 +508,18 @@ class Collector:
             for i, v in enumerate(vals):
                 if type(v) is not float:
                     vals[i] = _num(v, _OPTIONAL[i]) if v is not None else _DEFAULTS[i](price)
+            check_tick(price, vals)
             row = (sym, seq, ts_ms, price, *vals, received)
+        except TickRuleError as exc:
+            if st.accept(seq, now):
+                self._seen(st, seq, event)
+                self._reject(sym, seq, d, str(exc), rule=exc.rule)
+            else:
+                self._duplicate()
+            return
         except (KeyError, ValueError, TypeError) as exc:
             if st.accept(seq, now):
+                self._seen(st, seq, event)  # a redelivery of a rejected tick is a duplicate, not a reset
                 self._reject(sym, seq, d, f"{type(exc).__name__}: {exc}")
             else:
                 self._duplicate()
@@ -503,11 +541,16 @@ class Collector:
             self._pending_hot[sym] = self._latest.get(sym, row)
         self._pending_since.setdefault(sym, received)
 
+    @staticmethod
+    def _seen(st: PairState, seq: int, event: Any) -> None:
+        if type(event) in (int, float) and math.isfinite(event):
+            st.seen_event(seq, int(event))
+
     def _duplicate(self) -> None:
         self.stats.duplicates += 1
         self.metrics.messages.labels("duplicate").inc()
 
-    def _reject(self, sym: str, seq: int, d: dict, reason: str) -> None:
+    def _reject(self, sym: str, seq: int, d: dict, reason: str, rule: str = "stream_payload") -> None:
         self.stats.rejected += 1
         self.metrics.messages.labels("rejected").inc()
         ts = d.get("E") if isinstance(d.get("E"), (int, float)) and not isinstance(d.get("E"), bool) else None
@@ -518,7 +561,7 @@ class Collector:
             quarantine_frame(
                 "crypto_ticks",
                 pd.DataFrame([{k: str(v) for k, v in d.items()}]),
-                rule="stream_payload",
+                rule=rule,
                 reason=f"seq {seq}: {reason}",
                 trade_date=day,
                 symbol=sym,

@@ -34,6 +34,8 @@ class Faults:
     duplicate_every: int = 0  # send a frame twice, every N frames
     skip_every: int = 0  # silently skip a frame (live only; replays are complete), every N frames
     bad_values: set[tuple[str, int]] = field(default_factory=set)  # (pair, seq) whose price is "abc"
+    crossed_book: set[tuple[str, int]] = field(default_factory=set)  # (pair, seq) whose bid > ask
+    huge_volume: set[tuple[str, int]] = field(default_factory=set)  # (pair, seq) with a 1e20 volume
     reset_after_rounds: int = 0  # restart every pair's seq at 1 after N rounds (an exchange restart)
 
 
@@ -145,6 +147,10 @@ class FakeExchange:
             "b": round(p - 0.01, 4),
             "a": round(p + 0.01, 4),
         }
+        if (pair, seq) in self.faults.crossed_book:
+            msg["b"], msg["a"] = msg["a"], msg["b"]
+        if (pair, seq) in self.faults.huge_volume:
+            msg["v"] = 1e20
         text = json.dumps(msg)
         hist = self._hist[pair]
         hist.append(text)

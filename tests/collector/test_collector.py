@@ -341,3 +341,32 @@ def test_a_feed_sequence_reset_is_detected_and_nothing_is_dropped(chdb_dsn, capl
         assert sink.high_water() == dict.fromkeys(names, 15)  # the newest tick, not the highest seq
     finally:
         sink.close()
+
+
+def test_ticks_breaking_a_row_rule_are_quarantined_with_its_name(chdb_dsn):
+    """The collector applies the rules a single tick can break, under the batch rules' names."""
+    names = pairs(3)
+    faults = Faults(crossed_book={("C0001-USDT", 7)}, huge_volume={("C0002-USDT", 9)})
+    sink, hot = ColdSink(chdb_dsn), hot_store()
+    config = CollectorConfig(url="", pairs=names, **FAST)
+
+    async def scenario():
+        async with FakeExchange(names, ticks_per_pair=20, rate=2000, faults=faults) as ex:
+            config.url = ex.url
+            collector = Collector(config, sink=sink, hot=hot)
+            task = asyncio.create_task(collector.run())
+            ok = await wait_until(lambda: collector.stats.accepted + collector.stats.rejected >= 60, 30)
+            collector.stop()
+            await task
+            return ok, collector
+
+    ok, collector = asyncio.run(scenario())
+    try:
+        assert ok and collector.stats.accepted == 58 and collector.stats.rejected == 2
+        assert sink.count(final=True) == 58
+    finally:
+        sink.close()
+    with ColdStore(chdb_dsn) as cold:
+        q = cold.query_df(f"SELECT symbol, rule, reason FROM {cold.table('quarantine')} ORDER BY symbol")
+    assert q["rule"].tolist() == ["crossed_book", "out_of_range"]
+    assert q["symbol"].tolist() == ["C0001-USDT", "C0002-USDT"] and "seq 7" in q["reason"].iloc[0]
