@@ -26,9 +26,14 @@ TICK = 0.0001
 def compute_greeks(
     daily: pd.DataFrame, rates: Mapping[str, tuple[float, float]], calendar: str = "XSHG"
 ) -> pd.DataFrame:
-    """OPTION_GREEKS rows (open_interest NaN) from OPTION_DAILY rows; `rates`: underlying -> (r, q)."""
+    """OPTION_GREEKS rows (open_interest NaN) from OPTION_DAILY rows; `rates`: underlying -> (r, q).
+
+    Contracts in their last session (expiry == trade_date) are left out."""
     from quant_platform.options.bsm import implied_vol, price_and_greeks
 
+    # Contracts expiring on the day have no meaningful IV left (minutes to expiry, the underlying's
+    # and the option's snapshots out of step): they stay in option_daily, not in option_greeks.
+    daily = daily[pd.to_datetime(daily["expiry"]) > pd.to_datetime(daily["trade_date"])]
     if daily.empty:
         return OPTION_GREEKS.empty()
     d = daily.reset_index(drop=True).copy()
