@@ -149,7 +149,7 @@ class SyntheticOptionSource:
         rows = []
         for expiry in chain.listed_expiries(day, self.calendar):
             first = path.days[max(0, int(np.searchsorted(path.days, expiry - dt.timedelta(days=210))))]
-            j0 = path.index[first]
+            j0 = min(path.index[first], i)  # listed today at the latest
             prevs = np.array([self._prev_close(path, j) for j in range(j0, i + 1)])
             step = chain.strike_step(prevs[0])
             listed_on = {}
