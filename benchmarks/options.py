@@ -15,7 +15,9 @@ QuantLib on a sample), then one options partition end to end.
 
     python benchmarks/options.py [--quotes 1000000] [--repeat 3] [--quantlib-sample 20000]
 
-Peers are optional (`pip install 'quant-platform[bench]'`); a missing one is reported and skipped.
+Peers are optional (QuantLib: `pip install 'quant-platform[bench]'`); a missing one, or one that
+does not run (py_vollib_vectorized 0.1.1 fails to compile against py_lets_be_rational 1.1), is
+reported and skipped.
 """
 
 from __future__ import annotations
@@ -244,13 +246,32 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
 
+    # py_lets_be_rational compiles its kernels only when asked; py_vollib_vectorized's need them compiled
+    os.environ.setdefault("PY_LETS_BE_RATIONAL_ENABLE_NUMBA", "1")
     try:
-        import py_vollib_vectorized  # noqa: F401
+        import py_vollib_vectorized as pvv
 
+        pvv.vectorized_implied_volatility(
+            np.array([0.1]),
+            np.array([2.5]),
+            np.array([2.5]),
+            np.array([0.5]),
+            np.array([0.02]),
+            np.array(["c"]),
+            q=np.array([0.0]),
+            model="black_scholes_merton",
+            return_as="numpy",
+        )
         have_pvv = True
     except ImportError:
         have_pvv = False
-        print("py_vollib_vectorized not installed: pip install 'quant-platform[bench]'")
+        print("py_vollib_vectorized not installed: pip install py-vollib-vectorized")
+    except Exception as exc:  # noqa: BLE001 - a peer that does not run is reported, not fatal
+        have_pvv = False
+        print(
+            f"py_vollib_vectorized does not run here, skipped: {type(exc).__name__}: "
+            f"{str(exc).strip().splitlines()[-1]}"
+        )
     try:
         import QuantLib  # noqa: F401
 
