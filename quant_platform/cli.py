@@ -84,6 +84,9 @@ def run(
     chunk: int = typer.Option(60, min=1, help="Trading days per Dagster run"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Dagster's step logs"),
     backtests: bool = typer.Option(True, help="Run the backtests job on the new klines afterwards"),
+    options: bool = typer.Option(
+        True, help="Also materialize the options group (options_daily) for the days"
+    ),
     allow_long_range: bool = typer.Option(
         False, "--allow-long-range", help="Materialize more trading days than QP_MAX_RANGE_DAYS"
     ),
@@ -125,6 +128,19 @@ def run(
             on_chunk=advance,
             log_level="DEBUG" if verbose else "WARNING",
         )
+        if result.success and options:
+            opt = run_range(
+                defs,
+                days,
+                job_name="options_daily",
+                chunk_size=chunk,
+                instance=instance,
+                log_level="DEBUG" if verbose else "WARNING",
+            )
+            result.run_ids.extend(opt.run_ids)
+            result.failed.extend(opt.failed)
+            state = "[green]ok[/green]" if opt.success else "[red]FAILED[/red]"
+            progress.console.print(f"options: {len(opt.run_ids)} run(s) {state}")
         if result.success and backtests:
             bt = run_job(defs, "backtests", instance, log_level="DEBUG" if verbose else "WARNING")
             result.run_ids.append(bt.run_id)
@@ -161,7 +177,8 @@ def _summary(days, symbols: int, result) -> None:
     try:
         with ColdStore(stores.clickhouse_dsn) as cold:
             cold.ensure_schema()  # a run that failed early may have created no table yet
-            for name in ("raw_quotes", "bars_1m", "bars_5m", "bars_15m", "klines_daily", "qa_metrics"):
+            names = ("raw_quotes", "bars_1m", "bars_5m", "bars_15m", "klines_daily", "qa_metrics")
+            for name in (*names, "option_quotes", "option_greeks"):
                 counts = cold.count_by_day(name, days)
                 table.add_row(name, f"{sum(counts.values()):,}")
             quarantined = cold.count_by_day("quarantine", days)
@@ -203,6 +220,7 @@ def selfcheck() -> None:
     for col in ("tier", "backend", "address", "status", "version", "latency ms", "schema"):
         table.add_column(col)
     down = 0
+    options_line = ""
 
     def row(tier, backend, address, ok, version="", latency=None, schema="", error=""):
         nonlocal down
@@ -215,7 +233,16 @@ def selfcheck() -> None:
     try:
         with ColdStore(stores.clickhouse_dsn, lock_timeout=1.0) as cold:
             ping = cold.ping()
+            counts = cold.row_counts()
         row("cold", "clickhouse", redact(stores.clickhouse_dsn), True, ping["version"], ping["latency_ms"])
+        option_tables = (
+            "option_contracts",
+            "option_quotes",
+            "option_daily",
+            "option_greeks",
+            "option_qa_metrics",
+        )
+        options_line = "options tables: " + ", ".join(f"{t} {counts.get(t, 0):,}" for t in option_tables)
     except Exception as exc:  # noqa: BLE001 - every failure is a row, not a crash
         row("cold", "clickhouse", redact(stores.clickhouse_dsn), False, error=str(exc))
     try:
@@ -256,6 +283,8 @@ def selfcheck() -> None:
     except Exception as exc:  # noqa: BLE001
         row("dagster", "instance", str(settings().dagster_home), False, error=str(exc))
     console.print(table)
+    if options_line:
+        console.print(options_line)
     if down:
         raise typer.Exit(1)
 
@@ -363,6 +392,14 @@ def symbols_import(
     for listed_day, count in written.items():
         console.print(f"{listed_day}: {count} symbols recorded for source {source!r}")
 
+
+def _options_commands() -> None:
+    from quant_platform.options.cli import options_app
+
+    app.add_typer(options_app, name="options")
+
+
+_options_commands()
 
 backtest_app = typer.Typer(help="Backtest runs: inspect and export.", no_args_is_help=True)
 app.add_typer(backtest_app, name="backtest")

@@ -7,7 +7,8 @@ Where things are: assets in `quant_platform/assets/` (one module per kind of dat
 bars, klines, qa, backtests, grid_search), their blocking quality checks in `quant_platform/checks/`,
 grid-search requests in `quant_platform/grid/` and `sensors/`, crash leftovers (runs and records
 of dead processes) in `reconcile.py` and `sensors/reconcile.py`, the stores behind them in
-`quant_platform/resources/` -> `quant_platform/storage/`.
+`quant_platform/resources/` -> `quant_platform/storage/`; options (chains, snapshots, greeks) in
+`quant_platform/options/` with their wiring in `options/dagster/`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ from quant_platform import jobs, schedules
 from quant_platform.assets import backtests, bars, klines, market_data, qa
 from quant_platform.checks.asset_checks import QUALITY_CHECKS
 from quant_platform.grid.dagster import GRID_ASSETS, GRID_JOBS, GRID_SENSORS
+from quant_platform.options.dagster import (
+    OPTIONS_ASSETS,
+    OPTIONS_CHECKS,
+    OPTIONS_JOBS,
+    OPTIONS_SCHEDULES,
+    options_resources,
+)
 from quant_platform.resources import build_resources
 from quant_platform.sensors.file_drop import file_drop_sensor
 from quant_platform.sensors.reconcile import stale_runs_sensor
@@ -47,12 +55,12 @@ def build_definitions(
     """Definitions for a deployment; `resources` overrides individual resources (CLI options, tests)."""
     kind = kind or deployment()
     return dg.Definitions(
-        assets=[*ASSETS, *GRID_ASSETS],
-        asset_checks=QUALITY_CHECKS,
-        jobs=[*jobs.all_jobs(), *GRID_JOBS],
-        schedules=schedules.all_schedules(),
+        assets=[*ASSETS, *GRID_ASSETS, *OPTIONS_ASSETS],
+        asset_checks=[*QUALITY_CHECKS, *OPTIONS_CHECKS],
+        jobs=[*jobs.all_jobs(), *GRID_JOBS, *OPTIONS_JOBS],
+        schedules=[*schedules.all_schedules(), *OPTIONS_SCHEDULES],
         sensors=[AUTOMATION, file_drop_sensor, stale_runs_sensor, *GRID_SENSORS],
-        resources={**build_resources(kind), **(resources or {})},
+        resources={**build_resources(kind), **options_resources(), **(resources or {})},
         executor=dg.in_process_executor if kind == LOCAL else dg.multiprocess_executor,
     )
 

@@ -23,6 +23,7 @@ PROD = "prod"
 DEPLOYMENTS = (LOCAL, PROD)
 MARKET_SOURCES = ("synthetic", "akshare", "files")
 GRID_EXECUTORS = ("in_process", "multiprocess", "celery")
+OPTIONS_SOURCES = ("synthetic", "ib")
 DEFAULT_CALENDAR = "XSHG"  # same value as core.calendar.DEFAULT_CALENDAR, without importing it
 
 # (variable, default, meaning): the README's configuration table, in this order.
@@ -54,6 +55,15 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ("QP_GRID_EXECUTOR", "(deployment's)", "executor of grid runs: `in_process`, `multiprocess` or `celery`"),
     ("QP_CELERY_BROKER", "-", "Celery broker of grid runs, e.g. `redis://127.0.0.1:6379/2`"),
     ("QP_CELERY_BACKEND", "(the broker)", "Celery result backend of grid runs"),
+    (
+        "QP_OPTIONS_SOURCE",
+        "synthetic",
+        "option chains and snapshots: `synthetic` or `ib` (Interactive Brokers)",
+    ),
+    ("QP_OPTIONS_UNDERLYINGS", "510050.SH", "comma-separated underlyings of the options assets"),
+    ("QP_IB_HOST", "127.0.0.1", "TWS / IB Gateway host (`QP_OPTIONS_SOURCE=ib`)"),
+    ("QP_IB_PORT", "7497", "... its API port"),
+    ("QP_IB_CLIENT_ID", "17", "... the API client id the options source connects with"),
     ("QP_DAGSTER_PG_HOST", "-", "prod Dagster instance (`dagster.prod.yaml`): PostgreSQL host"),
     ("QP_DAGSTER_PG_PORT", "-", "... its port"),
     ("QP_DAGSTER_PG_USER", "-", "... its user"),
@@ -106,6 +116,11 @@ class Settings:
     grid_executor: str | None
     celery_broker: str | None
     celery_backend: str | None
+    options_source: str = "synthetic"
+    options_underlyings: tuple[str, ...] = ("510050.SH",)
+    ib_host: str = "127.0.0.1"
+    ib_port: int = 7497
+    ib_client_id: int = 17
     given: frozenset[str] = frozenset()  # the variables that were set (not empty)
 
     @property
@@ -163,6 +178,15 @@ class Settings:
             or None,
             celery_broker=get("QP_CELERY_BROKER") or None,
             celery_backend=get("QP_CELERY_BACKEND") or None,
+            options_source=_choice(
+                "QP_OPTIONS_SOURCE", get("QP_OPTIONS_SOURCE").lower() or "synthetic", OPTIONS_SOURCES
+            ),
+            options_underlyings=tuple(
+                u.strip() for u in (get("QP_OPTIONS_UNDERLYINGS") or "510050.SH").split(",") if u.strip()
+            ),
+            ib_host=get("QP_IB_HOST") or "127.0.0.1",
+            ib_port=int(_number("QP_IB_PORT", get("QP_IB_PORT") or "7497")),
+            ib_client_id=int(_number("QP_IB_CLIENT_ID", get("QP_IB_CLIENT_ID") or "17")),
             given=frozenset(name for name, _, _ in ENVIRONMENT if get(name)),
         )
 

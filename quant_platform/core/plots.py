@@ -182,3 +182,50 @@ def plot_quarantine(metrics: pd.DataFrame, *, title: str = "Quarantined rows by 
     ax.set_title(title)
     ax.tick_params(axis="x", labelrotation=45)
     return _figure_png(fig)
+
+
+# --------------------------------------------------------------------------------------------------
+# options (`quant_platform.options.qa` computes what these draw)
+
+
+def iv_surface_png(greeks: pd.DataFrame, title: str = "Implied volatility") -> bytes | None:
+    """The day's smiles (IV by strike, one line per expiry) next to the surface (strike x expiry heatmap),
+    from the out-of-the-money leg of each strike (puts below the underlying, calls above). None when
+    no row has an IV."""
+    from matplotlib.figure import Figure
+
+    g = greeks[np.isfinite(greeks["iv"].to_numpy(float))]
+    if g.empty:
+        return None
+    otm = g[(g["kind"] == "put") == (g["strike"] < g["underlying_price"])]
+    otm = otm if len(otm) else g
+    fig = Figure(figsize=(11, 4))
+    ax_smile, ax_surface = fig.subplots(1, 2)
+    expiries = sorted(otm["expiry"].unique())
+    for expiry in expiries:
+        smile = otm[otm["expiry"] == expiry].sort_values("strike")
+        ax_smile.plot(
+            smile["strike"], smile["iv"], marker=".", lw=1.2, label=f"{pd.Timestamp(expiry):%Y-%m-%d}"
+        )
+    spot = float(otm["underlying_price"].median())
+    ax_smile.axvline(spot, color="#888888", lw=0.8, ls="--")
+    ax_smile.set_xlabel("strike")
+    ax_smile.set_ylabel("implied vol")
+    ax_smile.legend(fontsize=7, title="expiry", title_fontsize=7)
+    ax_smile.grid(alpha=0.3)
+    table = otm.pivot_table(index="expiry", columns="strike", values="iv", aggfunc="mean")
+    image = ax_surface.imshow(
+        np.ma.masked_invalid(table.to_numpy(float)), aspect="auto", origin="lower", cmap="viridis"
+    )
+    fig.colorbar(image, ax=ax_surface, label="implied vol")
+    step = max(1, len(table.columns) // 12)
+    ax_surface.set_xticks(
+        range(0, len(table.columns), step), [f"{k:g}" for k in table.columns[::step]], fontsize=7
+    )
+    ax_surface.set_yticks(
+        range(len(table.index)), [f"{pd.Timestamp(e):%Y-%m-%d}" for e in table.index], fontsize=7
+    )
+    ax_surface.set_xlabel("strike")
+    ax_surface.set_ylabel("expiry")
+    fig.suptitle(title, fontsize=10)
+    return _figure_png(fig)

@@ -294,6 +294,122 @@ SYMBOL_MASTER = TableSchema(
     partition_by="toYear(trade_date)",  # a few thousand rows a day, like klines
 )
 
+
+# Options (`quant_platform/options/`): the day's chain, intraday snapshots at fixed slots, one row per
+# contract and day, and IV/greeks with open interest filled in the next session (T+1).
+_UNDERLYING = Column("underlying", "LowCardinality(String)", STR, "The option's underlying, e.g. 510050.SH")
+_OPTION = Column("symbol", "LowCardinality(String)", STR, "Option code, e.g. 510050C2410M02500.SH")
+_OPTION_TERMS = (
+    Column("kind", "LowCardinality(String)", STR, "call or put"),
+    Column("strike", "Float64", "float64"),
+    Column("expiry", "Date", DATE, "Last trading day (exchange-local)"),
+)
+
+OPTION_CONTRACTS = TableSchema(
+    name="option_contracts",
+    doc="The listed option chain of each underlying on a trading day.",
+    columns=(
+        _TRADE_DATE,
+        _OPTION,
+        _UNDERLYING,
+        *_OPTION_TERMS,
+        Column("multiplier", "Float64", "float64", "Units of the underlying per contract"),
+        Column("exchange", "LowCardinality(String)", STR),
+        Column("currency", "LowCardinality(String)", STR),
+        Column("con_id", "Int64", "int64", "The vendor's contract id (IB conId; 0 when the source has none)"),
+        Column(
+            "prev_open_interest",
+            "Float64",
+            "float64",
+            "Open interest at the previous session's close, published this day (NaN: none published)",
+        ),
+    ),
+    order_by=("underlying", "symbol"),
+)
+
+OPTION_QUOTES = TableSchema(
+    name="option_quotes",
+    doc="Option snapshots at fixed intraday slots; a failed snapshot is kept with its error, prices NaN.",
+    columns=(
+        _OPTION,
+        _TRADE_DATE,
+        Column("ts", "DateTime64(3, 'UTC')", TS, "The slot's instant (UTC)"),
+        Column("slot", "LowCardinality(String)", STR, "Slot, exchange-local HH:MM"),
+        _UNDERLYING,
+        Column("underlying_price", "Float64", "float64", "The underlying's last price at the slot"),
+        Column("bid", "Float64", "float64"),
+        Column("ask", "Float64", "float64"),
+        Column("last", "Float64", "float64"),
+        Column("volume", "Float64", "float64", "Contracts traded today so far (cumulative)"),
+        Column("delayed", "Bool", "bool", "The source answered with delayed data, older than the slot"),
+        Column("snapshot_error", "String", STR, "Why the snapshot failed; empty when it did not"),
+    ),
+    order_by=("symbol", "ts"),
+)
+
+OPTION_DAILY = TableSchema(
+    name="option_daily",
+    doc="One row per option and trading day: the close slot, or the last good slot (rollup_fallback).",
+    columns=(
+        _OPTION,
+        _TRADE_DATE,
+        _UNDERLYING,
+        *_OPTION_TERMS,
+        Column("slot", "LowCardinality(String)", STR, "The slot the row was taken from"),
+        Column("ts", "DateTime64(3, 'UTC')", TS),
+        Column("underlying_price", "Float64", "float64"),
+        Column("bid", "Float64", "float64"),
+        Column("ask", "Float64", "float64"),
+        Column("mid", "Float64", "float64", "(bid + ask) / 2"),
+        Column("last", "Float64", "float64"),
+        Column("volume", "Float64", "float64", "Contracts traded today, as of the slot"),
+        Column("delayed", "Bool", "bool"),
+        Column("rollup_fallback", "Bool", "bool", "The close slot was missing, failed or delayed"),
+    ),
+    order_by=("underlying", "symbol"),
+)
+
+OPTION_GREEKS = TableSchema(
+    name="option_greeks",
+    doc="Implied vol and BSM greeks from the daily mid and the underlying's price; open_interest is "
+    "the day's closing open interest, filled in when the next session publishes it (T+1).",
+    columns=(
+        _OPTION,
+        _TRADE_DATE,
+        _UNDERLYING,
+        *_OPTION_TERMS,
+        Column("t_years", "Float64", "float64", "Time to expiry in years (ACT/365) from the row's slot"),
+        Column("underlying_price", "Float64", "float64"),
+        Column("mid", "Float64", "float64"),
+        Column("rate", "Float64", "float64", "Continuously compounded risk-free rate"),
+        Column("dividend", "Float64", "float64", "Continuous dividend yield of the underlying"),
+        Column("iv", "Float64", "float64", "Implied volatility (annual)"),
+        Column("delta", "Float64", "float64"),
+        Column("gamma", "Float64", "float64"),
+        Column("vega", "Float64", "float64", "Per 1.00 of volatility"),
+        Column("theta", "Float64", "float64", "Per year of calendar time"),
+        Column("rho", "Float64", "float64", "Per 1.00 of rate"),
+        Column("parity_break", "Bool", "bool", "The call/put pair's mids break put-call parity"),
+        Column("rollup_fallback", "Bool", "bool"),
+        Column("open_interest", "Float64", "float64", "Closing open interest; NaN until the next session"),
+    ),
+    order_by=("underlying", "symbol"),
+)
+
+OPTION_QA = TableSchema(
+    name="option_qa_metrics",
+    doc="One row per (trading day, underlying, metric): the numbers behind options_qa.",
+    columns=(
+        _TRADE_DATE,
+        _UNDERLYING,
+        Column("metric", "LowCardinality(String)", STR),
+        Column("value", "Float64", "float64"),
+    ),
+    order_by=("underlying", "metric", "trade_date"),
+    partition_by="toYear(trade_date)",
+)
+OPTION_SCHEMAS = (OPTION_CONTRACTS, OPTION_QUOTES, OPTION_DAILY, OPTION_GREEKS, OPTION_QA)
+
 # Every table of the cold tier, by name: `ColdStore.ensure_schema` creates them all, reads look them up here.
 COLD_TABLES: dict[str, TableSchema] = {
     s.name: s
@@ -310,5 +426,6 @@ COLD_TABLES: dict[str, TableSchema] = {
         GRID_RESULTS,
         CRYPTO_TICKS,
         SYMBOL_MASTER,
+        *OPTION_SCHEMAS,
     )
 }

@@ -377,12 +377,15 @@ class ColdStore:
         as datetime64[s], DateTime columns as tz-aware UTC (the tier stores UTC instants).
         """
         table = self.client.query_arrow(sql, parameters=parameters or {})
+        dates = {f.name for f in table.schema if str(f.type).startswith("date")}  # Date columns (date32)
         df = table.to_pandas(date_as_object=False)
         for col in df.columns:
             dtype = df[col].dtype
             if dtype.kind == "M" and not isinstance(dtype, pd.DatetimeTZDtype):
                 df[col] = (
-                    df[col].astype("datetime64[s]") if col == "trade_date" else df[col].dt.tz_localize("UTC")
+                    df[col].astype("datetime64[s]")
+                    if col == "trade_date" or col in dates
+                    else df[col].dt.tz_localize("UTC")
                 )
         return df
 

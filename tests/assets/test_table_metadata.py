@@ -22,6 +22,11 @@ EXPECTED = {
     "qa_report": "qa_metrics",
     "backtest_runs": "backtest_equity",
     "grid_search_results": "grid_search_results",
+    "option_contracts": "option_contracts",
+    "option_quotes": "option_quotes",
+    "option_daily": "option_daily",
+    "option_greeks": "option_greeks",
+    "options_qa": "option_qa_metrics",
 }
 
 

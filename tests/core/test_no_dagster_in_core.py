@@ -40,6 +40,17 @@ PURE_MODULES = [
     "quant_platform.grid.progress",
     "quant_platform.grid.winner",
     "quant_platform.grid.runs",
+    # options' plain modules; its Dagster wiring is quant_platform.options.dagster
+    "quant_platform.options",
+    "quant_platform.options.bsm",
+    "quant_platform.options.chain",
+    "quant_platform.options.sources",
+    "quant_platform.options.ib",
+    "quant_platform.options.rules",
+    "quant_platform.options.rollup",
+    "quant_platform.options.enrich",
+    "quant_platform.options.qa",
+    "quant_platform.options.gx",
 ]
 
 
