@@ -47,7 +47,7 @@ class Context(Strict):
 
 
 class BacktestCreate(Strict):
-    strategy: str = Field(min_length=1, max_length=64)
+    strategy: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$", description="A registered strategy")
     params: Params | None = None
     context: Context
     notes: str | None = Field(default=None, max_length=2000)
