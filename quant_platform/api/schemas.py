@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Symbol = Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z._\-/]{0,31}$", max_length=32)
+Symbol = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z._\-/]{0,31}$", max_length=32)]
 ParamValue = float | int | bool
 Params = dict[str, ParamValue]
 
@@ -41,7 +41,7 @@ class Window(Strict):
 
 
 class Context(Strict):
-    universe: list[str] = Field(min_length=1, max_length=500)
+    universe: list[Symbol] = Field(min_length=1, max_length=500)
     frequency: Literal["1d"] = "1d"
     window: Window
 

@@ -19,7 +19,10 @@ router = APIRouter(tags=["data"])
 
 MAX_ROWS = 200_000  # one response; narrow the symbols or the window for more
 SymbolsQuery = Query(
-    ..., min_length=1, max_length=20_000, description="Comma-separated symbols, e.g. 600000.SH,000001.SZ"
+    ...,
+    min_length=1,
+    max_length=2_000,
+    description="Comma-separated symbols (up to 2,000 characters), e.g. 600000.SH,000001.SZ",
 )
 
 
