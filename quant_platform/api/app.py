@@ -1,8 +1,8 @@
 """The app factory: `create_app(settings)` -> a FastAPI app serving /api/v1, /healthz, /openapi.json, /docs.
 
 Middlewares, outermost first:
-- `CatchAll`: an unexpected exception becomes INTERNAL_ERROR (no traceback in the response or the log);
 - `RateLimit`: per-user limits and the X-RateLimit-* headers on every response (`ratelimit.py`);
+- `CatchAll`: an unexpected exception becomes INTERNAL_ERROR (no traceback in the response or the log);
 - `BodyLimit`: request bodies above `MAX_BODY_BYTES` are refused with 413 INVALID_INPUT.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -74,8 +75,8 @@ def create_app(current: Settings) -> FastAPI:
         app.include_router(router, prefix=PREFIX, responses=errors.ERROR_RESPONSES)
     app.include_router(health.router, responses=errors.ERROR_RESPONSES)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
-    app.add_middleware(RateLimit, state=st)
     app.add_middleware(CatchAll)
+    app.add_middleware(RateLimit, state=st)
     return app
 
 
@@ -109,7 +110,7 @@ class CatchAll:
         try:
             await self.app(scope, receive, watch)
         except Exception as exc:  # noqa: BLE001 - the one place unexpected errors end
-            ref = hashlib.sha256(repr(id(exc)).encode()).hexdigest()[:12]
+            ref = uuid.uuid4().hex[:12]
             log.error("internal error %s on %s: %s", ref, scope.get("path", "?"), type(exc).__name__)
             if not started:
                 await _send_json(

@@ -42,7 +42,7 @@ CASES = [
      "INVALID_INPUT", "sma_cross"),
     ("POST", "/api/v1/backtests", {"json": {**BACKTEST, "strategy": "nope"}}, 422, "INVALID_INPUT", "nope"),
     ("POST", "/api/v1/backtests", {"json": with_context(universe=["600000.SH; DROP TABLE"])}, 422,
-     "INVALID_INPUT", "symbol"),
+     "INVALID_INPUT", "universe"),
     ("POST", "/api/v1/backtests", {"json": with_context(window={"start": "2024-02-30", "end": "2024-05-31"})},
      422, "INVALID_INPUT", "window"),
     ("POST", "/api/v1/backtests", {"json": with_context(window={"start": "2024-05-31", "end": "2024-03-01"})},
@@ -126,3 +126,18 @@ def test_a_held_cold_store_is_503_with_retry_after(api, qp_home):
             "/api/v1/klines", params={"symbols": "600000.SH", "start": "2024-03-01", "end": "2024-03-05"}
         )
         assert r.status_code == 200
+
+
+def test_an_unexpected_error_is_internal_error_without_trace_or_text(api, monkeypatch, caplog):
+    state = api.server._server.config.app.state.qp
+
+    def boom():
+        raise RuntimeError("mysql+pymysql://user:hunter2@db/secret")
+
+    monkeypatch.setattr(state.warm, "list_strategies", boom)
+    with api.client("admin") as c:
+        r = c.get("/api/v1/strategies")
+    error = assert_error(r, 500, "INTERNAL_ERROR")
+    assert "reference" in error["message"] and "hunter2" not in r.text
+    assert "hunter2" not in caplog.text and "Traceback" not in caplog.text
+    assert "RuntimeError" in caplog.text and "x-ratelimit-limit" in r.headers
