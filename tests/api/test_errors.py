@@ -71,18 +71,18 @@ CASES = [
 
 
 @pytest.mark.parametrize(("method", "path", "kwargs", "status", "code", "words"), CASES)
-def test_error_model(api, method, path, kwargs, status, code, words):
-    with api.client("admin") as c:
+def test_error_model(shared_api, method, path, kwargs, status, code, words):
+    with shared_api.client("admin") as c:
         error = assert_error(c.request(method, path, **kwargs), status, code)
     assert words.lower() in (error["message"] + str(error["details"])).lower()
 
 
-def test_chunked_huge_body_is_refused(api):
+def test_chunked_huge_body_is_refused(shared_api):
     def chunks():
         for _ in range(40):
             yield b"x" * 65536
 
-    with api.client("admin") as c:
+    with shared_api.client("admin") as c:
         r = c.post("/api/v1/backtests", content=chunks(), headers={"content-type": "application/json"})
     assert_error(r, 413, "INVALID_INPUT")
 
