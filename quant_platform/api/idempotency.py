@@ -1,8 +1,10 @@
 """`Idempotency-Key` on POSTs: the same key and body within 24 hours replays the first response
 (status and body, with `Idempotent-Replayed: true`); the same key with another body is CONFLICT.
 
-Responses are stored in the warm tier per (user, key), so they survive a restart of the server.
-Only successful responses are stored: a request that failed can be retried with the same key.
+Responses are stored in the warm tier per (user, key), so they survive a restart of the server. The
+key is claimed before the request runs, so concurrent requests with one key run it once (the others
+get CONFLICT "still in progress"). Only successful responses are stored: a request that failed
+releases its key and can be retried with it.
 """
 
 from __future__ import annotations
@@ -35,15 +37,22 @@ def respond(
         raise invalid(f"{HEADER} must be 1..{MAX_KEY} characters without edge whitespace")
     warm = request.app.state.qp.warm
     digest = body_hash({"method": request.method, "path": request.url.path, "body": jsonable_encoder(body)})
-    if key is not None:
-        first = warm.stored_response(principal.id, key)
-        if first is not None:
-            return _replay(first.request_hash, digest, first.status_code, first.body, key)
-    content = jsonable_encoder(make())
-    if key is not None:
-        stored = warm.store_response(principal.id, key, digest, status, content)
-        if stored.request_hash != digest or stored.body != content:  # a concurrent request won
-            return _replay(stored.request_hash, digest, stored.status_code, stored.body, key)
+    if key is None:
+        return _response(status, jsonable_encoder(make()))
+    first = warm.reserve_idempotency_key(principal.id, key, digest)
+    if first is not None:
+        if first.request_hash == digest and first.status_code == 0:
+            raise conflict(
+                f"a request with {HEADER} {key!r} is still in progress; retry shortly",
+                {"idempotency_key": key},
+            )
+        return _replay(first.request_hash, digest, first.status_code, first.body, key)
+    try:
+        content = jsonable_encoder(make())
+    except BaseException:
+        warm.release_idempotency_key(principal.id, key)
+        raise
+    warm.complete_idempotency_key(principal.id, key, status, content)
     return _response(status, content)
 
 

@@ -90,3 +90,25 @@ def test_rate_limits_in_redis(qp_home, monkeypatch, mysql_database_factory, redi
         api.server.restart()  # the count is in Redis: a restarted server still refuses
         with api.client("viewer") as c:
             assert c.get("/api/v1/auth/me").status_code == 429
+
+
+def test_concurrent_requests_with_one_key_run_once(api):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def post(_):
+        with api.client("trader") as c:
+            return c.post("/api/v1/backtests", json=BACKTEST, headers={"Idempotency-Key": "together"})
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(post, range(8)))
+    created = {r.json()["backtest_id"] for r in answers if r.status_code == 201}
+    busy = [r for r in answers if r.status_code == 409]
+    assert len(created) == 1 and len(busy) + sum(r.status_code == 201 for r in answers) == 8
+    assert all("still in progress" in r.json()["error"]["message"] for r in busy)
+    with api.client("trader") as c:
+        assert len(c.get("/api/v1/backtests").json()) == 1
+        # a failed request releases its key: the same key works once the body is valid
+        bad = {**BACKTEST, "params": {"fast": 50, "slow": 20}}
+        assert c.post("/api/v1/backtests", json=bad, headers={"Idempotency-Key": "retry"}).status_code == 422
+        again = c.post("/api/v1/backtests", json=BACKTEST, headers={"Idempotency-Key": "retry"})
+        assert again.status_code == 201

@@ -2,7 +2,8 @@
 
 A backtest run requested through the API is a queued `backtest_runs` row plus a `backtest_requests`
 row, written in one transaction; `backtest_request_sensor` launches the pending ones as Dagster runs
-(never the web request). An idempotent POST stores its first response per (user, key) for 24 hours.
+(never the web request). An idempotent POST claims its (user, key) before it runs (status 0),
+then stores its response there for 24 hours; a failed request releases the claim.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ from quant_platform.storage.warm.rows import _run_record, _strategy_name
 from quant_platform.storage.warm.section import StoreSection
 
 IDEMPOTENCY_TTL = dt.timedelta(hours=24)
+ABANDONED_AFTER = dt.timedelta(minutes=2)  # a claim without a response this old: its server died
+
+
+def _stored(row: m.IdempotencyRow) -> StoredResponse:
+    return StoredResponse(row.request_hash, row.status_code, (row.response or {}).get("body"), row.created_at)
 
 
 def _request(r: m.BacktestRequestRow, backtest_id: int) -> BacktestRequest:
@@ -123,34 +129,66 @@ class ApiRequestsMixin(StoreSection):
 
         return self._run(get, write=False)
 
-    def store_response(
-        self, user_id: int, key: str, request_hash: str, status_code: int, body: Any
-    ) -> StoredResponse:
-        """Store the first response for (user, key); if another request stored one first, return that."""
+    def reserve_idempotency_key(self, user_id: int, key: str, request_hash: str) -> StoredResponse | None:
+        """Claim (user, key) for a request about to run: None if it is ours now, else what holds it.
+
+        What holds it is either a finished response (status > 0) or a request still in progress
+        (status 0). A claim older than `ABANDONED_AFTER` (its server died mid-request) is taken over.
+        """
         _check_text("idempotency key", key, 255)
         Idem = m.IdempotencyRow
-        since = m.utcnow() - IDEMPOTENCY_TTL
+        now = m.utcnow()
 
-        def put(s: Session) -> StoredResponse:
+        def reserve(s: Session) -> StoredResponse | None:
             s.execute(
-                sa.delete(Idem).where(Idem.user_id == int(user_id), Idem.key == key, Idem.created_at < since)
+                sa.delete(Idem).where(
+                    Idem.user_id == int(user_id),
+                    Idem.key == key,
+                    sa.or_(
+                        Idem.created_at < now - IDEMPOTENCY_TTL,
+                        sa.and_(Idem.status_code == 0, Idem.created_at < now - ABANDONED_AFTER),
+                    ),
+                )
             )
-            row = Idem(
-                user_id=int(user_id),
-                key=key,
-                request_hash=request_hash,
-                status_code=int(status_code),
-                response={"body": json_safe(body)},
-                created_at=m.utcnow(),
+            row = s.scalars(
+                sa.select(Idem).where(Idem.user_id == int(user_id), Idem.key == key).with_for_update()
+            ).one_or_none()
+            if row is not None:
+                return _stored(row)
+            s.add(
+                Idem(
+                    user_id=int(user_id),
+                    key=key,
+                    request_hash=request_hash,
+                    status_code=0,
+                    response=None,
+                    created_at=now,
+                )
             )
-            s.add(row)
             s.flush()
-            return StoredResponse(request_hash, int(status_code), body, row.created_at)
+            return None
 
         try:
-            return self._run(put)
-        except exc.IntegrityError:
-            first = self.stored_response(user_id, key)
-            if first is None:  # pragma: no cover - expired in between
-                raise
-            return first
+            return self._run(reserve)
+        except exc.IntegrityError:  # a concurrent request claimed it first
+            return self.stored_response(user_id, key)
+
+    def complete_idempotency_key(self, user_id: int, key: str, status_code: int, body: Any) -> None:
+        """Store the response of the request that claimed (user, key)."""
+        Idem = m.IdempotencyRow
+        self._run(
+            lambda s: s.execute(
+                sa.update(Idem)
+                .where(Idem.user_id == int(user_id), Idem.key == key)
+                .values(status_code=int(status_code), response={"body": json_safe(body)})
+            )
+        )
+
+    def release_idempotency_key(self, user_id: int, key: str) -> None:
+        """Drop an unfinished claim (its request failed), so the key can be retried."""
+        Idem = m.IdempotencyRow
+        self._run(
+            lambda s: s.execute(
+                sa.delete(Idem).where(Idem.user_id == int(user_id), Idem.key == key, Idem.status_code == 0)
+            )
+        )
