@@ -85,6 +85,17 @@ def test_single_backtest_runs_to_succeeded_in_dagster(api, chdb_path):  # noqa: 
         assert r.status_code == 409 and r.json()["error"]["code"] == "CONFLICT"
 
 
+def test_klines_and_latest_quotes_come_from_the_cold_store(api, chdb_path):  # noqa: F811
+    with api.client("viewer") as c:
+        r = c.get("/api/v1/klines", params={"symbols": ",".join(SYMBOLS), "start": START, "end": END})
+        assert r.status_code == 200
+        body = r.json()
+        sym = body["columns"].index("symbol")
+        assert body["count"] > 100 and {row[sym] for row in body["rows"]} == set(SYMBOLS)
+        quotes = c.get("/api/v1/quotes/latest", params={"symbols": SYMBOLS[0]}).json()
+        assert quotes["count"] == 1 and quotes["rows"][0][quotes["columns"].index("symbol")] == SYMBOLS[0]
+
+
 def test_no_klines_fails_with_the_reason_and_cancelled_runs_do_not_run(api, chdb_path):  # noqa: F811
     instance = dg.DagsterInstance.ephemeral()
     with api.client("trader") as c:
