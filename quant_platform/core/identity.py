@@ -90,7 +90,7 @@ def verify_password(stored: str | None, password: str) -> bool:
 
     hasher = PasswordHasher()
     try:
-        return hasher.verify(stored or _DUMMY_HASH(), password)
+        return hasher.verify(stored or _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -98,7 +98,8 @@ def verify_password(stored: str | None, password: str) -> bool:
 _dummy: list[str] = []
 
 
-def _DUMMY_HASH() -> str:  # noqa: N802 - a lazily computed constant
+def _dummy_hash() -> str:
+    """A valid argon2 hash that matches no password: unknown users cost one verification too."""
     if not _dummy:
         from argon2 import PasswordHasher
 

@@ -34,6 +34,7 @@ ROUTES = [
     ),
     ("GET", "/api/v1/klines?symbols=600000.SH&start=2024-03-01&end=2024-03-05", None, "data:read", 200),
     ("GET", "/api/v1/quotes/latest?symbols=600000.SH", None, "data:read", 200),
+    ("GET", "/api/v1/users", None, "user:manage", 200),
 ]
 
 
