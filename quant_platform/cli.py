@@ -401,6 +401,16 @@ def _options_commands() -> None:
 
 _options_commands()
 
+
+def _api_commands() -> None:
+    from quant_platform.api.cli import serve, users_app
+
+    app.add_typer(users_app, name="users")
+    app.command("serve", help="Serve the HTTP API (FastAPI under uvicorn).")(serve)
+
+
+_api_commands()
+
 backtest_app = typer.Typer(help="Backtest runs: inspect and export.", no_args_is_help=True)
 app.add_typer(backtest_app, name="backtest")
 

@@ -23,6 +23,7 @@ DROP_NAME_TAG = PREFIX + "drop_file_name"
 GRID_TAG = PREFIX + "grid"  # a grid_search run (run-queue limit in dagster.yaml)
 GRID_REQUEST_TAG = PREFIX + "grid_request"  # the grid request a run evaluates
 STRATEGY_TAG = PREFIX + "strategy"
+BACKTEST_REQUEST_TAG = PREFIX + "backtest_request"  # the API-requested backtest run a run executes
 # The process that executes a run in process (`quant-platform run`): if it dies, no daemon can tell,
 # so `reconcile.fail_orphaned_runs` fails runs whose process on this host is gone.
 HOST_TAG = PREFIX + "host"

@@ -14,6 +14,7 @@ they never enter the Dagster instance).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,12 +70,26 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ("QP_DAGSTER_PG_USER", "-", "... its user"),
     ("QP_DAGSTER_PG_PASSWORD", "-", "... its password"),
     ("QP_DAGSTER_PG_DB", "-", "... its database"),
+    (
+        "QP_API_SECRET",
+        "(generated under $QP_HOME)",
+        "HTTP API: HS256 signing key of access tokens; required in prod",
+    ),
+    ("QP_API_TOKEN_MINUTES", "15", "HTTP API: lifetime of an access token"),
+    (
+        "QP_API_RATE_LIMIT",
+        "120/minute",
+        "HTTP API: requests per user and `second`, `minute`, `hour` or `day`",
+    ),
 )
 # The QP_DAGSTER_PG_* variables are read by Dagster itself, from dagster.prod.yaml.
 
 
 # What the prod deployment cannot run without: it has no embedded defaults.
 PROD_REQUIRED = ("QP_CLICKHOUSE_DSN", "QP_WAREHOUSE_URL", "QP_REDIS_URL")
+# ... and what the HTTP API (`quant-platform serve`) needs on top: `settings().require(*API_REQUIRED)`.
+API_REQUIRED = ("QP_API_SECRET",)
+_RATE = re.compile(r"^\d+\s*/\s*(second|minute|hour|day)$")
 
 
 class SettingsError(ValueError):
@@ -121,6 +136,9 @@ class Settings:
     ib_host: str = "127.0.0.1"
     ib_port: int = 7497
     ib_client_id: int = 17
+    api_secret: str | None = None
+    api_token_minutes: float = 15.0
+    api_rate_limit: str = "120/minute"
     given: frozenset[str] = frozenset()  # the variables that were set (not empty)
 
     @property
@@ -130,11 +148,14 @@ class Settings:
             return ()
         return tuple(name for name in PROD_REQUIRED if name not in self.given)
 
-    def require(self) -> Settings:
-        """These settings, or one SettingsError that lists every missing variable."""
-        if self.missing:
+    def require(self, *also: str) -> Settings:
+        """These settings, or one SettingsError that lists every missing variable (and of `also`, in prod)."""
+        missing = self.missing + tuple(
+            name for name in also if self.deployment == PROD and name not in self.given
+        )
+        if missing:
             raise SettingsError(
-                f"QP_DEPLOYMENT=prod needs {', '.join(self.missing)}: set them to your servers "
+                f"QP_DEPLOYMENT=prod needs {', '.join(missing)}: set them to your servers "
                 "(see Configuration in the README), or use QP_DEPLOYMENT=local for embedded stores"
             )
         return self
@@ -187,6 +208,9 @@ class Settings:
             ib_host=get("QP_IB_HOST") or "127.0.0.1",
             ib_port=int(_number("QP_IB_PORT", get("QP_IB_PORT") or "7497")),
             ib_client_id=int(_number("QP_IB_CLIENT_ID", get("QP_IB_CLIENT_ID") or "17")),
+            api_secret=get("QP_API_SECRET") or None,
+            api_token_minutes=_positive("QP_API_TOKEN_MINUTES", get("QP_API_TOKEN_MINUTES") or "15"),
+            api_rate_limit=_rate("QP_API_RATE_LIMIT", get("QP_API_RATE_LIMIT") or "120/minute"),
             given=frozenset(name for name, _, _ in ENVIRONMENT if get(name)),
         )
 
@@ -206,6 +230,21 @@ def _number(name: str, value: str) -> float:
         return float(value)
     except ValueError:
         raise SettingsError(f"{name} must be a number, got {value!r}") from None
+
+
+def _positive(name: str, value: str) -> float:
+    number = _number(name, value)
+    if not number > 0:
+        raise SettingsError(f"{name} must be a positive number, got {value!r}")
+    return number
+
+
+def _rate(name: str, value: str) -> str:
+    if not _RATE.match(value.lower()):
+        raise SettingsError(
+            f"{name} must look like 120/minute (per second, minute, hour or day), got {value!r}"
+        )
+    return value.lower().replace(" ", "")
 
 
 def settings() -> Settings:

@@ -193,3 +193,83 @@ class BacktestRunRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column()
     finished_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+# ------------------------------------------------------------------------------------------ identity
+# Roles and permissions: `quant_platform.core.identity` (ROLE_PERMISSIONS is the one mapping).
+_ROLES = "role IN ('admin', 'developer', 'trader', 'viewer')"
+_USER_STATUSES = "status IN ('active', 'inactive', 'locked')"
+
+
+class UserRow(Base):
+    """A person or service using the HTTP API; `password_hash` is argon2 (None: API keys only)."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        sa.CheckConstraint(_ROLES, name="role"),
+        sa.CheckConstraint(_USER_STATUSES, name="status"),
+        _TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(sa.String(50), unique=True)
+    email: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[str] = mapped_column(sa.String(16), default="active")
+    failed_logins: Mapped[int] = mapped_column(sa.Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ApiKeyRow(Base):
+    """An API key: shown once, stored as sha256 of its secret, found by its public id (`qp_<id>_...`)."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (_TABLE_ARGS,)
+
+    id: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(sa.String(64))
+    name: Mapped[str] = mapped_column(sa.String(100), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class OwnershipRow(Base):
+    """Who created a backtest or grid request (kind `backtest` | `grid`); runs follow their backtest."""
+
+    __tablename__ = "ownership"
+    __table_args__ = (_TABLE_ARGS,)
+
+    kind: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    object_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+
+
+class BacktestRequestRow(Base):
+    """A backtest run requested through the API, launched by `backtest_request_sensor` as a Dagster run."""
+
+    __tablename__ = "backtest_requests"
+    __table_args__ = (_TABLE_ARGS,)
+
+    run_id: Mapped[str] = mapped_column(
+        sa.String(64), sa.ForeignKey("backtest_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    launched_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class IdempotencyRow(Base):
+    """The first response to a POST with an Idempotency-Key, replayed for 24 h to the same user."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (sa.UniqueConstraint("user_id", "key"), _TABLE_ARGS)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(sa.String(255))
+    request_hash: Mapped[str] = mapped_column(sa.String(64))
+    status_code: Mapped[int] = mapped_column(sa.Integer)
+    response: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)

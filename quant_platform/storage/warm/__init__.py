@@ -20,8 +20,9 @@ Supported servers: MySQL 8+ and MariaDB 10.6+, because claiming grid requests us
 The package is split along those concerns: `errors` (error types, transient-failure
 classification), `lifecycle` (statuses and the one transition helper), `records` (frozen
 records, JSON and validation helpers), `engine` (URLs, engines, Alembic config), `rows` (row
-lookups and conversions), the `WarmStore` sections `accounts`, `strategies`, `runs` and
-`grid_requests` (mixins on `section.StoreSection`), and `store` (the `WarmStore` class that
+lookups and conversions), the `WarmStore` sections `accounts`, `strategies`, `runs`,
+`grid_requests`, `identity` (users, API keys, ownership) and `api_requests` (backtest requests,
+idempotent responses), mixins on `section.StoreSection`, and `store` (the `WarmStore` class that
 composes them). Everything public is re-exported here.
 """
 
@@ -44,13 +45,17 @@ from quant_platform.storage.warm.errors import (
 from quant_platform.storage.warm.lifecycle import TRANSITIONS, Status, check_transition
 from quant_platform.storage.warm.records import (
     Account,
+    ApiKey,
     Backtest,
+    BacktestRequest,
     BacktestRun,
     GridRequest,
     ParamDiff,
     ParamVersion,
     PingResult,
+    StoredResponse,
     Strategy,
+    User,
     body_hash,
     diff_mappings,
     json_safe,
@@ -62,8 +67,10 @@ __all__ = [
     "SUPPORTED_BACKENDS",
     "TRANSITIONS",
     "Account",
+    "ApiKey",
     "AlreadyExists",
     "Backtest",
+    "BacktestRequest",
     "BacktestRun",
     "GridRequest",
     "IdempotencyConflict",
@@ -74,7 +81,9 @@ __all__ = [
     "PingResult",
     "Status",
     "StoreUnavailable",
+    "StoredResponse",
     "Strategy",
+    "User",
     "WarmStore",
     "WarmStoreError",
     "alembic_config",

@@ -204,3 +204,48 @@ def _check_id(what: str, value: str) -> str:
 
 def _new_id() -> str:
     return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class User:
+    """A user of the HTTP API, without the password hash."""
+
+    id: int
+    username: str
+    email: str | None
+    role: str
+    status: str
+    failed_logins: int
+    locked_until: dt.datetime | None
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key's public part: the secret is shown once at creation and stored only as a hash."""
+
+    id: str
+    username: str
+    name: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class BacktestRequest:
+    """A run requested through the API and not yet launched (or launched at `launched_at`)."""
+
+    run_id: str
+    backtest_id: int
+    requested_at: dt.datetime
+    launched_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """The first response to an idempotent POST."""
+
+    request_hash: str
+    status_code: int
+    body: Any
+    created_at: dt.datetime

@@ -1,7 +1,8 @@
 """The WarmStore class: connection, retried transactions, migrations and ping.
 
-It composes the section mixins (accounts, strategies, runs, grid requests), which hold the domain
-methods and rely only on `_run` and `_create` from here; see the package docstring for the design.
+It composes the section mixins (accounts, strategies, runs, grid requests, identity, API requests),
+which hold the domain methods and rely only on `_run` and `_create` from here; see the package
+docstring for the design.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from quant_platform.storage import warm_models as m
 from quant_platform.storage.warm.accounts import AccountsMixin
+from quant_platform.storage.warm.api_requests import ApiRequestsMixin
 from quant_platform.storage.warm.engine import (
     _mysql_engine,
     _sqlite_engine,
@@ -36,6 +38,7 @@ from quant_platform.storage.warm.errors import (
     is_transient,
 )
 from quant_platform.storage.warm.grid_requests import GridRequestsMixin
+from quant_platform.storage.warm.identity import IdentityMixin
 from quant_platform.storage.warm.records import PingResult
 from quant_platform.storage.warm.runs import RunsMixin
 from quant_platform.storage.warm.strategies import StrategiesMixin
@@ -46,7 +49,9 @@ log = logging.getLogger("quant_platform.storage.warm")
 T = TypeVar("T")
 
 
-class WarmStore(AccountsMixin, StrategiesMixin, RunsMixin, GridRequestsMixin):
+class WarmStore(
+    AccountsMixin, StrategiesMixin, RunsMixin, GridRequestsMixin, IdentityMixin, ApiRequestsMixin
+):
     """Relational store of accounts, strategies, parameter versions, backtests, runs and grid requests.
 
     Construct it with a URL (`sqlite:///path/warehouse.sqlite` or `mysql+pymysql://user:pw@host/db`)
