@@ -17,8 +17,11 @@ def test_run_materializes_range_and_records_runs(qp_home):
     assert "latest backtest: sma_cross" in result.output
     instance = dg.DagsterInstance.get()
     runs = instance.get_runs()
-    assert len(runs) == 3 and all(r.is_success for r in runs)  # 3 days in chunks of 2, then backtests
-    assert sorted(r.job_name for r in runs) == ["backtests", "market_data_daily", "market_data_daily"]
+    # 3 days in chunks of 2, the options group over the same chunks, then the backtests
+    assert len(runs) == 5 and all(r.is_success for r in runs)
+    assert sorted(r.job_name for r in runs) == [
+        "backtests", "market_data_daily", "market_data_daily", "options_daily", "options_daily"
+    ]  # fmt: skip
 
 
 def test_run_rejects_a_range_without_trading_days(qp_home):

@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from quant_platform.cli import app
-from tests.conftest import MYSQL_SERVER_URL
 
 
 @pytest.fixture
@@ -25,7 +24,7 @@ def secret_servers(mysql_database_factory, redis_db, monkeypatch):
     password = f"pw-{uuid.uuid4().hex}"
     user = f"qp_{uuid.uuid4().hex[:8]}"
     db_url = sa.make_url(mysql_database_factory())
-    root = sa.create_engine(MYSQL_SERVER_URL, poolclass=sa.pool.NullPool)
+    root = sa.create_engine(db_url.set(database=None), poolclass=sa.pool.NullPool)
     with root.begin() as conn:
         conn.exec_driver_sql(f"CREATE USER '{user}'@'%%' IDENTIFIED BY '{password}'")
         conn.exec_driver_sql(f"GRANT ALL ON `{db_url.database}`.* TO '{user}'@'%%'")
@@ -60,7 +59,7 @@ def _stored_text(instance: dg.DagsterInstance) -> str:
 def test_no_server_password_in_the_dagster_instance(qp_home, secret_servers):
     password = secret_servers
     result = CliRunner().invoke(
-        app, ["run", "--start", "2024-08-01", "--end", "2024-08-02", "--symbols", "3"]
+        app, ["run", "--start", "2024-08-01", "--end", "2024-08-02", "--symbols", "3", "--no-options"]
     )
     assert result.exit_code == 0, result.output
     assert password not in result.output
