@@ -1,0 +1,7 @@
+"""Operations' Dagster wiring, added to the one `Definitions` in `quant_platform.definitions`."""
+
+from quant_platform.ops.dagster.sensors import notify_blocked_checks, notify_failed_runs, notify_grid_searches
+
+OPS_SENSORS = [notify_failed_runs, notify_blocked_checks, notify_grid_searches]
+
+__all__ = ["OPS_SENSORS", "notify_blocked_checks", "notify_failed_runs", "notify_grid_searches"]
