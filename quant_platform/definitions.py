@@ -22,7 +22,7 @@ from quant_platform.api.dagster import API_JOBS, API_SENSORS
 from quant_platform.assets import backtests, bars, klines, market_data, qa
 from quant_platform.checks.asset_checks import QUALITY_CHECKS
 from quant_platform.grid.dagster import GRID_ASSETS, GRID_JOBS, GRID_SENSORS
-from quant_platform.ops.dagster import OPS_SENSORS
+from quant_platform.ops.dagster import OPS_SENSORS, run_loggers
 from quant_platform.options.dagster import (
     OPTIONS_ASSETS,
     OPTIONS_CHECKS,
@@ -64,6 +64,7 @@ def build_definitions(
         sensors=[AUTOMATION, file_drop_sensor, stale_runs_sensor, *GRID_SENSORS, *API_SENSORS, *OPS_SENSORS],
         resources={**build_resources(kind), **options_resources(), **(resources or {})},
         executor=dg.in_process_executor if kind == LOCAL else dg.multiprocess_executor,
+        loggers=run_loggers(),  # QP_LOG_FORMAT=json: JSON lines instead of Dagster's coloured text
     )
 
 

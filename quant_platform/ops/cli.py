@@ -1,0 +1,63 @@
+"""`quant-platform logscan`, `quant-platform metrics` and `quant-platform report daily`.
+
+Errors are one line and exit 2 (bad value) or 1 (store down), like every other command (`cli._Commands`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def _console() -> Console:
+    from quant_platform.ops.logs import JSON, log_console
+    from quant_platform.settings import settings
+
+    return log_console("quant_platform.ops") if settings().log_format == JSON else console
+
+
+def logscan(
+    paths: list[Path] | None = typer.Argument(
+        None, help="Log files or folders (default: $QP_HOME/logs, where QP_LOG_FORMAT=json writes)"
+    ),
+    since: str = typer.Option("24h", help="Only lines newer than this: 30m, 24h, 7d"),
+) -> None:
+    """Errors and warnings of log files (JSON lines or text) by kind: count, first and last seen.
+    Exit 1 when there are errors."""
+    from quant_platform.ops.logs import parse_since, read_lines, scan
+    from quant_platform.settings import settings
+
+    window = parse_since(since)
+    paths = paths or [settings().home / "logs"]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise ValueError(f"no such log file or folder: {', '.join(missing)}")
+    kinds = scan(read_lines(paths), since=dt.datetime.now(dt.UTC) - window)
+    out = _console()
+    table = Table(title=f"errors and warnings of the last {since} in {', '.join(map(str, paths))}")
+    for col in ("level", "logger", "kind", "count", "first seen", "last seen", "runs", "example"):
+        table.add_column(col)
+    for k in kinds:
+        table.add_row(
+            k.level.upper(),
+            k.logger,
+            k.kind,
+            str(k.count),
+            f"{k.first:%Y-%m-%d %H:%M:%S}" if k.first else "-",
+            f"{k.last:%Y-%m-%d %H:%M:%S}" if k.last else "-",
+            str(len(k.runs)),
+            k.example[:80],
+        )
+    errors = sum(k.count for k in kinds if k.level == "error")
+    warnings = sum(k.count for k in kinds if k.level == "warning")
+    if kinds:
+        out.print(table)
+    out.print(f"{errors} error(s), {warnings} warning(s) in {len(kinds)} kind(s)")
+    if errors:
+        raise typer.Exit(1)
