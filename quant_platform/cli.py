@@ -427,9 +427,10 @@ _api_commands()
 
 
 def _ops_commands() -> None:
-    from quant_platform.ops.cli import logscan
+    from quant_platform.ops.cli import logscan, metrics
 
     app.command("logscan")(logscan)
+    app.command("metrics")(metrics)
 
 
 _ops_commands()

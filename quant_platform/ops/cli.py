@@ -61,3 +61,27 @@ def logscan(
     out.print(f"{errors} error(s), {warnings} warning(s) in {len(kinds)} kind(s)")
     if errors:
         raise typer.Exit(1)
+
+
+def metrics(
+    port: int = typer.Option(9464, min=0, max=65535, help="TCP port of /metrics (0: any free port)"),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
+) -> None:
+    """Serve the pipeline metrics (Prometheus /metrics, read from the Dagster instance) until Ctrl-C."""
+    import time
+
+    from quant_platform.collector.metrics import MetricsServer
+    from quant_platform.ops.metrics import instance_at, registry
+    from quant_platform.settings import ensure_dagster_home, settings
+
+    current = settings().require()
+    reg = registry(instance_at(ensure_dagster_home()), current.stores.warehouse_url, current.stores.redis_url)
+    server = MetricsServer(reg, lambda: (True, {"status": "ok"}), host=host, port=port).start()
+    _console().print(f"pipeline metrics on http://{server.host}:{server.port}/metrics (Ctrl-C stops)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
