@@ -427,10 +427,11 @@ _api_commands()
 
 
 def _ops_commands() -> None:
-    from quant_platform.ops.cli import logscan, metrics
+    from quant_platform.ops.cli import logscan, metrics, report_app
 
     app.command("logscan")(logscan)
     app.command("metrics")(metrics)
+    app.add_typer(report_app, name="report")
 
 
 _ops_commands()

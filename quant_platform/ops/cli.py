@@ -85,3 +85,46 @@ def metrics(
         pass
     finally:
         server.stop()
+
+
+report_app = typer.Typer(help="Reports of the platform's days.", no_args_is_help=True)
+
+
+@report_app.command("daily")
+def report_daily(
+    date: str = typer.Option(..., help="Trading day, YYYY-MM-DD"),
+    fmt: str = typer.Option("md", "--format", help="md | json"),
+    out: Path | None = typer.Option(None, help="File to write (default: standard output)"),
+) -> None:
+    """Rows per table, quarantine by rule, blocked checks, runs, backtests, grids and collector ticks
+    of one day."""
+    import sys
+
+    from quant_platform.ops import report
+    from quant_platform.settings import StoreSettings, ensure_dagster_home
+    from quant_platform.storage.cold import ColdStore
+    from quant_platform.storage.warm import WarmStore
+
+    if fmt not in ("md", "json"):
+        raise ValueError(f"--format must be md or json, got {fmt!r}")
+    try:
+        day = dt.date.fromisoformat(date)
+    except ValueError:
+        raise ValueError(f"--date must be YYYY-MM-DD, got {date!r}") from None
+    import dagster as dg
+
+    stores = StoreSettings.from_env()
+    ensure_dagster_home()
+    warm = WarmStore(stores.warehouse_url)
+    warm.migrate()
+    try:
+        with ColdStore(stores.clickhouse_dsn) as cold:
+            data = report.daily(day, cold, warm, dg.DagsterInstance.get())
+    finally:
+        warm.close()
+    text = report.to_json(data) if fmt == "json" else report.to_markdown(data)
+    if out is not None:
+        out.write_text(text)
+        _console().print(f"wrote the {fmt} report of {day} to {out}")
+    else:
+        sys.stdout.write(text)
