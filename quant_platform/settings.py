@@ -88,6 +88,11 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
         "notification channels: space/comma-separated apprise URLs (`slack://`, `mailto://`, `json://`)",
     ),
     ("QP_LOG_FORMAT", "text", "log lines of every process: `text` or `json` (JSON lines)"),
+    (
+        "QP_NOTIFY_COLLECTOR_SILENCE",
+        "600",
+        "seconds without a collector observation before a notification (0: never)",
+    ),
 )
 # The QP_DAGSTER_PG_* variables are read by Dagster itself, from dagster.prod.yaml.
 
@@ -148,6 +153,7 @@ class Settings:
     api_rate_limit: str = "120/minute"
     notify_urls: tuple[str, ...] = ()  # secrets (tokens in URLs): never logged nor sent
     log_format: str = "text"
+    notify_collector_silence: float = 600.0
     given: frozenset[str] = frozenset()  # the variables that were set (not empty)
 
     @property
@@ -222,6 +228,9 @@ class Settings:
             api_rate_limit=_rate("QP_API_RATE_LIMIT", get("QP_API_RATE_LIMIT") or "120/minute"),
             notify_urls=tuple(u for u in re.split(r"[\s,]+", get("QP_NOTIFY_URLS")) if u),
             log_format=_choice("QP_LOG_FORMAT", get("QP_LOG_FORMAT").lower() or "text", LOG_FORMATS),
+            notify_collector_silence=_number(
+                "QP_NOTIFY_COLLECTOR_SILENCE", get("QP_NOTIFY_COLLECTOR_SILENCE") or "600"
+            ),
             given=frozenset(name for name, _, _ in ENVIRONMENT if get(name)),
         )
 

@@ -98,6 +98,17 @@ def grid_done(request_id: str, status: str, strategy: str | None, best_params: M
     )
 
 
+def collector_silent(
+    last_seen: str, silent_seconds: float, source: str | None, watermark: str | None
+) -> Notice:
+    return Notice(
+        "collector_silent",
+        f"quant-platform: collector silent for {silent_seconds / 60:.0f} min",
+        f"last observation: {last_seen}\nsource: {source or '-'}\nnewest tick: {watermark or '-'}\n"
+        "stopped or unhealthy: see its /healthz and logs (quant-platform collect)",
+    )
+
+
 def send(urls: Sequence[str], notice: Notice, *, attempts: int = 3, backoff: float = 1.0) -> bool:
     """Send `notice` to every channel in `urls`; True when all took it. Never raises.
 

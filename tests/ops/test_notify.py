@@ -147,3 +147,25 @@ def test_scrub_removes_credentials():
     clean = notify.scrub(text, ["json://h/tok123"])
     assert "s3cret" not in clean and "abc" not in clean and "xyz" not in clean and "ABCDEFGH" not in clean
     assert "mysql+pymysql://***@db:3306/x" in clean
+
+
+def test_a_silent_collector_is_one_message(receiver, qp_home, monkeypatch):
+    import time
+
+    import pandas as pd
+
+    from quant_platform.collector.observe import report_observation
+
+    instance = dg.DagsterInstance.get()
+    report_observation(instance, rows=10, watermark=pd.Timestamp("2026-01-01T00:00:00Z"), pairs=2,
+                       source="binance", table="crypto_ticks")  # fmt: skip
+    found, cursor = sensors.collector_notices(instance, None, silence=600)
+    assert found == [] and cursor is None  # fresh: healthy
+    later = time.time() + 900
+    found, cursor = sensors.collector_notices(instance, None, silence=600, now=later)
+    assert len(found) == 1 and "binance" in found[0].body and cursor
+    assert sensors.collector_notices(instance, cursor, silence=600, now=later + 300) == ([], cursor)
+    monkeypatch.setenv("QP_NOTIFY_COLLECTOR_SILENCE", "0.001")
+    time.sleep(0.05)
+    tick(sensors.notify_collector_silence, instance)
+    assert len(receiver.messages) == 1 and "collector silent" in receiver.messages[0]["title"]

@@ -209,6 +209,36 @@ def _naive(t: dt.datetime) -> dt.datetime:
     return t.astimezone(dt.UTC).replace(tzinfo=None) if t.tzinfo else t
 
 
+# ----------------------------------------------------------------------------------------- collector
+
+COLLECTOR = (
+    "quant-platform collector"  # the `producer` of the collector's observations (collector/observe.py)
+)
+
+
+def collector_notices(
+    instance: dg.DagsterInstance, cursor: str | None, silence: float, *, now: float | None = None
+) -> tuple[list[notify.Notice], str | None]:
+    """One notice when the collector's newest observation of `raw_quotes` is older than `silence`
+    seconds (and younger than the lookback: a collector long gone is not news); the cursor is the
+    storage id of the observation told about, so one silence is one message."""
+    if silence <= 0:
+        return [], cursor
+    now = now or time.time()
+    records = instance.fetch_observations(dg.AssetKey("raw_quotes"), limit=50).records  # newest first
+    for record in records:
+        meta = record.asset_observation.metadata if record.asset_observation else {}
+        if _meta(meta.get("producer")) != COLLECTOR:
+            continue
+        age = now - record.timestamp
+        if age <= silence or age > LOOKBACK_SECONDS or str(record.storage_id) == cursor:
+            return [], cursor
+        seen = dt.datetime.fromtimestamp(record.timestamp, dt.UTC).isoformat(timespec="seconds")
+        notice = notify.collector_silent(seen, age, _meta(meta.get("source")), _meta(meta.get("watermark")))
+        return [notice], str(record.storage_id)
+    return [], cursor
+
+
 # ------------------------------------------------------------------------------------------- sensors
 
 
@@ -276,3 +306,18 @@ def notify_grid_searches(context: dg.SensorEvaluationContext, warehouse: Warehou
     with warehouse.open() as store:
         found = grid_notices(store, context.cursor)
     return deliver(context, found, urls)
+
+
+@dg.sensor(
+    name="notify_collector_silence",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="One message when the streaming collector has reported no observation for "
+    "QP_NOTIFY_COLLECTOR_SILENCE seconds (stopped or unhealthy).",
+)
+def notify_collector_silence(context: dg.SensorEvaluationContext):
+    urls = _urls_or_skip()
+    if urls is None:
+        return dg.SkipReason(NO_CHANNELS)
+    silence = settings().notify_collector_silence
+    return deliver(context, collector_notices(context.instance, context.cursor, silence), urls)
