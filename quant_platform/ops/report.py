@@ -103,6 +103,22 @@ def _runs_of(instance, day: dt.date) -> dict:
     }
 
 
+def summary(report: dict) -> str:
+    """A few lines for a notification: rows, quarantine, blocked checks, failed runs, research."""
+    lines = []
+    if "tables" in report:
+        lines.append("rows: " + ", ".join(f"{t} {n:,}" for t, n in report["tables"].items() if n))
+        quarantined = sum(sum(rules.values()) for rules in report["quarantine"].values())
+        lines.append(f"quarantined rows: {quarantined:,}")
+    if "checks" in report:
+        blocked = ", ".join(b["table"] for b in report["checks"]["blocked"]) or "none"
+        lines.append(f"blocked checks: {blocked}")
+        lines.append(f"runs: {report['runs']['count']}, failed {len(report['runs']['failed'])}")
+    if "backtests" in report:
+        lines.append(f"backtests: {report['backtests']['count']}, grid searches: {len(report['grids'])}")
+    return "\n".join(lines)
+
+
 def to_json(report: dict) -> str:
     return json.dumps(report, indent=2, default=str)
 
