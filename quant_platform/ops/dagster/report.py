@@ -8,7 +8,6 @@ summary. It is a run, not sensor work, because the report reads the cold store: 
 behind other runs that hold the embedded store (tag `quant_platform/embedded_store`, pool `cold_store`).
 """
 
-
 import datetime as dt
 import time
 
