@@ -62,6 +62,12 @@ def _configure_logs() -> None:
     if current.log_format == JSON:
         configure(JSON, file=current.home / "logs" / "quant-platform.jsonl")
         console = log_console()
+        import importlib
+
+        for name in ("grid.cli", "options.cli", "api.cli", "collector.cli"):  # their own consoles
+            module = importlib.import_module(f"quant_platform.{name}")
+            if hasattr(module, "console"):
+                module.console = log_console(f"quant_platform.{name}")
 
 
 def _instance():

@@ -87,7 +87,7 @@ def json_formatter() -> logging.Formatter:
 
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[structlog.processors.format_exc_info],
-        processors=[_fields, structlog.processors.JSONRenderer(default=str)],
+        processors=[_fields, structlog.processors.JSONRenderer(default=str, ensure_ascii=False)],
         pass_foreign_args=False,
     )
 
