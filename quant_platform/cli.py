@@ -49,6 +49,25 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """quant-platform: market data, QA and backtests on Dagster."""
+    _configure_logs()
+
+
+def _configure_logs() -> None:
+    """QP_LOG_FORMAT=json: log records and what commands print become JSON lines (stderr and
+    $QP_HOME/logs/quant-platform.jsonl, read by `logscan`); text mode leaves both as they were."""
+    global console
+    from quant_platform.ops.logs import JSON, configure, log_console
+
+    current = settings()
+    if current.log_format == JSON:
+        configure(JSON, file=current.home / "logs" / "quant-platform.jsonl")
+        console = log_console()
+        import importlib
+
+        for name in ("grid.cli", "options.cli", "api.cli", "collector.cli"):  # their own consoles
+            module = importlib.import_module(f"quant_platform.{name}")
+            if hasattr(module, "console"):
+                module.console = log_console(f"quant_platform.{name}")
 
 
 def _instance():
@@ -112,6 +131,7 @@ def run(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
+        disable=settings().log_format == "json",  # json mode: each chunk's line is a log record
     ) as progress:
         task = progress.add_task("trading days", total=len(days))
 
@@ -410,6 +430,17 @@ def _api_commands() -> None:
 
 
 _api_commands()
+
+
+def _ops_commands() -> None:
+    from quant_platform.ops.cli import logscan, metrics, report_app
+
+    app.command("logscan")(logscan)
+    app.command("metrics")(metrics)
+    app.add_typer(report_app, name="report")
+
+
+_ops_commands()
 
 backtest_app = typer.Typer(help="Backtest runs: inspect and export.", no_args_is_help=True)
 app.add_typer(backtest_app, name="backtest")

@@ -22,6 +22,7 @@ from quant_platform.api.dagster import API_JOBS, API_SENSORS
 from quant_platform.assets import backtests, bars, klines, market_data, qa
 from quant_platform.checks.asset_checks import QUALITY_CHECKS
 from quant_platform.grid.dagster import GRID_ASSETS, GRID_JOBS, GRID_SENSORS
+from quant_platform.ops.dagster import OPS_JOBS, OPS_SENSORS, run_loggers
 from quant_platform.options.dagster import (
     OPTIONS_ASSETS,
     OPTIONS_CHECKS,
@@ -58,11 +59,12 @@ def build_definitions(
     return dg.Definitions(
         assets=[*ASSETS, *GRID_ASSETS, *OPTIONS_ASSETS],
         asset_checks=[*QUALITY_CHECKS, *OPTIONS_CHECKS],
-        jobs=[*jobs.all_jobs(), *GRID_JOBS, *OPTIONS_JOBS, *API_JOBS],
+        jobs=[*jobs.all_jobs(), *GRID_JOBS, *OPTIONS_JOBS, *API_JOBS, *OPS_JOBS],
         schedules=[*schedules.all_schedules(), *OPTIONS_SCHEDULES],
-        sensors=[AUTOMATION, file_drop_sensor, stale_runs_sensor, *GRID_SENSORS, *API_SENSORS],
+        sensors=[AUTOMATION, file_drop_sensor, stale_runs_sensor, *GRID_SENSORS, *API_SENSORS, *OPS_SENSORS],
         resources={**build_resources(kind), **options_resources(), **(resources or {})},
         executor=dg.in_process_executor if kind == LOCAL else dg.multiprocess_executor,
+        loggers=run_loggers(),  # QP_LOG_FORMAT=json: JSON lines instead of Dagster's coloured text
     )
 
 

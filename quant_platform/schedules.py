@@ -15,6 +15,9 @@ _TZ = str(get_calendar(calendar_name()).tz)
     job=market_data_job,
     cron_schedule="30 15 * * 1-5",
     execution_timezone=_TZ,
+    # On whenever the daemon runs: the day's data is what a user expects without clicking anything.
+    # Off: the UI (Automation -> daily_after_close -> off) or `dagster schedule stop daily_after_close`.
+    default_status=dg.DefaultScheduleStatus.RUNNING,
     description="After the close (15:30 exchange time): materialize the day's partition, trading days only.",
 )
 def daily_after_close(context: dg.ScheduleEvaluationContext):

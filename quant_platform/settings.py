@@ -25,6 +25,7 @@ DEPLOYMENTS = (LOCAL, PROD)
 MARKET_SOURCES = ("synthetic", "akshare", "files")
 GRID_EXECUTORS = ("in_process", "multiprocess", "celery")
 OPTIONS_SOURCES = ("synthetic", "ib")
+LOG_FORMATS = ("text", "json")
 DEFAULT_CALENDAR = "XSHG"  # same value as core.calendar.DEFAULT_CALENDAR, without importing it
 
 # (variable, default, meaning): the README's configuration table, in this order.
@@ -80,6 +81,17 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
         "QP_API_RATE_LIMIT",
         "120/minute",
         "HTTP API: requests per user and `second`, `minute`, `hour` or `day`",
+    ),
+    (
+        "QP_NOTIFY_URLS",
+        "(none)",
+        "notification channels: space/comma-separated apprise URLs (`slack://`, `mailto://`, `json://`)",
+    ),
+    ("QP_LOG_FORMAT", "text", "log lines of every process: `text` or `json` (JSON lines)"),
+    (
+        "QP_NOTIFY_COLLECTOR_SILENCE",
+        "600",
+        "seconds without a collector observation before a notification (0: never)",
     ),
 )
 # The QP_DAGSTER_PG_* variables are read by Dagster itself, from dagster.prod.yaml.
@@ -139,6 +151,9 @@ class Settings:
     api_secret: str | None = None
     api_token_minutes: float = 15.0
     api_rate_limit: str = "120/minute"
+    notify_urls: tuple[str, ...] = ()  # secrets (tokens in URLs): never logged nor sent
+    log_format: str = "text"
+    notify_collector_silence: float = 600.0
     given: frozenset[str] = frozenset()  # the variables that were set (not empty)
 
     @property
@@ -211,6 +226,11 @@ class Settings:
             api_secret=get("QP_API_SECRET") or None,
             api_token_minutes=_positive("QP_API_TOKEN_MINUTES", get("QP_API_TOKEN_MINUTES") or "15"),
             api_rate_limit=_rate("QP_API_RATE_LIMIT", get("QP_API_RATE_LIMIT") or "120/minute"),
+            notify_urls=tuple(u for u in re.split(r"[\s,]+", get("QP_NOTIFY_URLS")) if u),
+            log_format=_choice("QP_LOG_FORMAT", get("QP_LOG_FORMAT").lower() or "text", LOG_FORMATS),
+            notify_collector_silence=_number(
+                "QP_NOTIFY_COLLECTOR_SILENCE", get("QP_NOTIFY_COLLECTOR_SILENCE") or "600"
+            ),
             given=frozenset(name for name, _, _ in ENVIRONMENT if get(name)),
         )
 

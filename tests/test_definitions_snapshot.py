@@ -50,7 +50,12 @@ def describe(defs: dg.Definitions) -> dict:
             "ops": sorted({op.name for op in job.graph.iterate_op_defs()}),
         }
     schedules = {
-        s.name: {"job": s.job_name, "cron": s.cron_schedule, "timezone": s.execution_timezone}
+        s.name: {
+            "job": s.job_name,
+            "cron": s.cron_schedule,
+            "timezone": s.execution_timezone,
+            "default_status": s.default_status.value,
+        }
         for s in sorted(repo.schedule_defs, key=lambda s: s.name)
     }
     sensors = {

@@ -24,7 +24,7 @@ from quant_platform import __version__
 from quant_platform.api import errors
 from quant_platform.api.auth import signing_secret, token_user_id
 from quant_platform.api.ratelimit import RateLimiter, RateState
-from quant_platform.api.routers import auth, backtests, data, health, runs, strategies, users
+from quant_platform.api.routers import auth, backtests, data, health, metrics, runs, strategies, users
 from quant_platform.api.state import ApiState
 from quant_platform.core.identity import API_KEY_PREFIX
 from quant_platform.settings import Settings
@@ -75,6 +75,7 @@ def create_app(current: Settings) -> FastAPI:
     ):
         app.include_router(router, prefix=PREFIX, responses=errors.ERROR_RESPONSES)
     app.include_router(health.router, responses=errors.ERROR_RESPONSES)
+    app.include_router(metrics.router)  # /metrics: pipeline series for Prometheus (ops/metrics.py)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(CatchAll)
     app.add_middleware(RateLimit, state=st)

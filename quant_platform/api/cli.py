@@ -127,5 +127,16 @@ def serve(
     from quant_platform.api.app import create_app
     from quant_platform.settings import API_REQUIRED, settings
 
-    app = create_app(settings().require(*API_REQUIRED))
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False, access_log=True)
+    current = settings().require(*API_REQUIRED)
+    app = create_app(current)
+    # QP_LOG_FORMAT=json: uvicorn's loggers go through the root logger's JSON lines (cli._configure_logs)
+    log_config = None if current.log_format == "json" else uvicorn.config.LOGGING_CONFIG
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        server_header=False,
+        access_log=True,
+        log_config=log_config,
+    )

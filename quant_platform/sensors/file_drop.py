@@ -208,6 +208,14 @@ def build_file_drop_sensor(
     return _sensor
 
 
-file_drop_sensor = build_file_drop_sensor()
+def _drop_status() -> dg.DefaultSensorStatus:
+    """RUNNING when a drop folder is configured (QP_DROP_DIR set): dropping a file is the whole gesture."""
+    from quant_platform.settings import settings
+
+    given = "QP_DROP_DIR" in settings().given
+    return dg.DefaultSensorStatus.RUNNING if given else dg.DefaultSensorStatus.STOPPED
+
+
+file_drop_sensor = build_file_drop_sensor(default_status=_drop_status())
 
 __all__ = ["DROP_FILE_TAG", "build_file_drop_sensor", "evaluate_drop_folder", "file_drop_sensor"]
