@@ -428,7 +428,7 @@ def backtest_export(
         console.print("[red]error:[/red] --what must be equity or trades")
         raise typer.Exit(2)
     with Client() as qp:
-        df = qp.equity(run_id) if what == "equity" else qp.trades(run_id)
+        df = qp.equity(run_id) if what == "equity" else qp.backtest_trades(run_id)
     if df.empty:
         console.print(f"[red]error:[/red] no {what} for run {run_id!r}")
         raise typer.Exit(1)

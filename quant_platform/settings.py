@@ -25,6 +25,7 @@ DEPLOYMENTS = (LOCAL, PROD)
 MARKET_SOURCES = ("synthetic", "akshare", "files")
 GRID_EXECUTORS = ("in_process", "multiprocess", "celery")
 OPTIONS_SOURCES = ("synthetic", "ib")
+DUAL_WRITES = ("files",)
 DEFAULT_CALENDAR = "XSHG"  # same value as core.calendar.DEFAULT_CALENDAR, without importing it
 
 # (variable, default, meaning): the README's configuration table, in this order.
@@ -81,6 +82,8 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
         "120/minute",
         "HTTP API: requests per user and `second`, `minute`, `hour` or `day`",
     ),
+    ("QP_DUAL_WRITE", "(none)", "`files`: every position and trade write also goes to the old file store"),
+    ("QP_FILES_DIR", "$QP_HOME/files", "the old file store (JSON positions, CSV trades) of `migrate`"),
 )
 # The QP_DAGSTER_PG_* variables are read by Dagster itself, from dagster.prod.yaml.
 
@@ -139,6 +142,8 @@ class Settings:
     api_secret: str | None = None
     api_token_minutes: float = 15.0
     api_rate_limit: str = "120/minute"
+    dual_write: str | None = None
+    files_dir: Path | None = None
     given: frozenset[str] = frozenset()  # the variables that were set (not empty)
 
     @property
@@ -211,6 +216,8 @@ class Settings:
             api_secret=get("QP_API_SECRET") or None,
             api_token_minutes=_positive("QP_API_TOKEN_MINUTES", get("QP_API_TOKEN_MINUTES") or "15"),
             api_rate_limit=_rate("QP_API_RATE_LIMIT", get("QP_API_RATE_LIMIT") or "120/minute"),
+            dual_write=_choice("QP_DUAL_WRITE", get("QP_DUAL_WRITE").lower(), DUAL_WRITES) or None,
+            files_dir=_path(get("QP_FILES_DIR")) or home / "files",
             given=frozenset(name for name, _, _ in ENVIRONMENT if get(name)),
         )
 

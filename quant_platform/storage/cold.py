@@ -36,6 +36,7 @@ from quant_platform.core.schema import (
     KLINES_DAILY,
     RAW_QUOTES,
     SYMBOL_MASTER,
+    TRADES,
     TableSchema,
 )
 
@@ -682,3 +683,112 @@ class ColdStore:
         """Rows in `crypto_ticks`; `final` counts after collapsing duplicates (`FINAL`)."""
         suffix = " FINAL" if final else ""
         return int(self.client.command(f"SELECT count() FROM {self.table(CRYPTO_TICKS.name)}{suffix}"))
+
+    # -- trade records (accounts) ----------------------------------------------------------
+    # `trades` is a ReplacingMergeTree: reads use FINAL (exact even before a merge), restricted to
+    # the partitions (months) and sort-key range (account, symbol) the query names.
+    TRADE_STAT_KEYS = {"account": "account", "symbol": "symbol", "strategy": "strategy", "day": "trade_date"}
+
+    def stored_trade_ids(self, account: str, ids: Sequence[str], start: dt.date, end: dt.date) -> set[str]:
+        """The ids among `ids` that `account` already has in `trades` with trade_date in [start, end]."""
+        self._create(TRADES)
+        rows = self.client.query(
+            f"SELECT DISTINCT trade_id FROM {self.table(TRADES.name)} WHERE account = {{a:String}} "
+            "AND trade_date >= {s:Date} AND trade_date <= {e:Date} AND trade_id IN {ids:Array(String)}",
+            parameters={"a": account, "s": start, "e": end, "ids": list(ids)},
+        ).result_rows
+        return {str(r[0]) for r in rows}
+
+    def insert_trades(self, df: pd.DataFrame) -> int:
+        """Insert conforming TRADES rows (callers drop stored ids first); at most 50 months per block."""
+        self._create(TRADES)
+        df = TRADES.conform(df)
+        if df.empty:
+            return 0
+        months = pd.DatetimeIndex(df["trade_date"]).year * 100 + pd.DatetimeIndex(df["trade_date"]).month
+        distinct = sorted(set(months))
+        for i in range(0, len(distinct), DAYS_PER_INSERT):
+            chunk = df[months.isin(distinct[i : i + DAYS_PER_INSERT])]
+            self.client.insert_df(self.table(TRADES.name), chunk)
+        return len(df)
+
+    def read_trades(
+        self,
+        accounts: Sequence[str] | None,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        symbols: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Trades of `accounts` (None: all) with trade_date in [start, end], by account, ts, trade_id."""
+        self._create(TRADES)
+        where, params = self._trade_filter(accounts, start, end, symbols)
+        df = self.query_df(
+            f"SELECT {', '.join(TRADES.names)} FROM {self.table(TRADES.name)} FINAL{where} "
+            "ORDER BY account, ts, trade_id",
+            params,
+        )
+        return TRADES.conform(df) if len(df) else TRADES.empty()
+
+    def trade_stats(
+        self, accounts: Sequence[str] | None, start: dt.date, end: dt.date, by: str = "account"
+    ) -> pd.DataFrame:
+        """Per `by` (account | symbol | strategy | day): trades, volume (units), turnover (price x
+        units), commissions, realised P&L, buys and sells, over trade_date in [start, end]."""
+        if by not in self.TRADE_STAT_KEYS:
+            raise ValueError(f"by must be one of {list(self.TRADE_STAT_KEYS)}, got {by!r}")
+        self._create(TRADES)
+        key = self.TRADE_STAT_KEYS[by]
+        where, params = self._trade_filter(accounts, start, end, None)
+        return self.query_df(
+            f"SELECT {key} AS {by}, count() AS trades, sum(quantity) AS volume, "
+            "sum(quantity * price) AS turnover, sum(commission) AS commissions, "
+            "sum(realized_pnl) AS realized_pnl, countIf(side = 'buy') AS buys, "
+            "countIf(side = 'sell') AS sells "
+            f"FROM {self.table(TRADES.name)} FINAL{where} GROUP BY {by} ORDER BY {by}",
+            params,
+        )
+
+    def trade_totals(self, accounts: Sequence[str]) -> pd.DataFrame:
+        """Per account over all its trades: trades, turnover, commissions, realised P&L, first/last ts."""
+        self._create(TRADES)
+        where, params = self._trade_filter(accounts, None, None, None)
+        return self.query_df(
+            "SELECT account, count() AS trades, sum(quantity * price) AS turnover, "
+            "sum(commission) AS commissions, sum(realized_pnl) AS realized_pnl, "
+            "min(ts) AS first_trade, max(ts) AS last_trade "
+            f"FROM {self.table(TRADES.name)} FINAL{where} GROUP BY account ORDER BY account",
+            params,
+        )
+
+    def net_quantities(self, account: str, symbols: Sequence[str]) -> dict[str, float]:
+        """Bought minus sold units of each of `symbols` over all of `account`'s trades."""
+        self._create(TRADES)
+        rows = self.client.query(
+            "SELECT symbol, sum(if(side = 'buy', quantity, -quantity)) "
+            f"FROM {self.table(TRADES.name)} FINAL WHERE account = {{a:String}} "
+            "AND symbol IN {symbols:Array(String)} GROUP BY symbol",
+            parameters={"a": account, "symbols": list(symbols)},
+        ).result_rows
+        return {str(sym): float(q) for sym, q in rows}
+
+    @staticmethod
+    def _trade_filter(
+        accounts: Sequence[str] | None,
+        start: dt.date | None,
+        end: dt.date | None,
+        symbols: Sequence[str] | None,
+    ) -> tuple[str, dict]:
+        where, params = [], {}
+        if accounts is not None:
+            where.append("account IN {accounts:Array(String)}")
+            params["accounts"] = list(accounts)
+        if start is not None:
+            where.append("trade_date >= {start:Date}")
+            params["start"] = pd.Timestamp(start).date()
+        if end is not None:
+            where.append("trade_date <= {end:Date}")
+            params["end"] = pd.Timestamp(end).date()
+        if symbols is not None:
+            where.append("symbol IN {symbols:Array(String)}")
+            params["symbols"] = list(symbols)
+        return (" WHERE " + " AND ".join(where) if where else ""), params
