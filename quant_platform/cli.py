@@ -411,6 +411,17 @@ def _api_commands() -> None:
 
 _api_commands()
 
+
+def _trading_commands() -> None:
+    from quant_platform.trading.cli import accounts_app, migrate_app, trades_app
+
+    app.add_typer(accounts_app, name="accounts")
+    app.add_typer(trades_app, name="trades")
+    app.add_typer(migrate_app, name="migrate")
+
+
+_trading_commands()
+
 backtest_app = typer.Typer(help="Backtest runs: inspect and export.", no_args_is_help=True)
 app.add_typer(backtest_app, name="backtest")
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from quant_platform.storage.hot import PositionState
-from quant_platform.trading.records import INPUT_COLUMNS
+from quant_platform.trading.records import INPUT_COLUMNS, OPTIONAL, REQUIRED
 
 _ACCOUNT_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
 POSITION_KEYS = ("entry_prices", "held_days", "max_prices", "min_prices")
@@ -150,14 +150,22 @@ class FileStore:
         path = self.trades_path(account)
         if not path.exists():
             return pd.DataFrame(columns=list(INPUT_COLUMNS))
+        return self.read_trades_file(path)
+
+    @staticmethod
+    def read_trades_file(path: str | Path) -> pd.DataFrame:
+        """A trades CSV in the file store's format (any accounts) as an input frame."""
         df = pd.read_csv(
             path,
             dtype={"trade_id": str, "account": str, "strategy": str, "symbol": str, "side": str},
             keep_default_na=False,
         )
-        missing = [c for c in INPUT_COLUMNS if c not in df.columns]
+        missing = [c for c in REQUIRED if c not in df.columns]
         if missing:
-            raise ValueError(f"{path}: missing columns {missing}")
+            raise ValueError(f"{path}: missing columns {missing}; required {list(REQUIRED)}")
+        for col, default in OPTIONAL.items():
+            if col not in df.columns:
+                df[col] = default
         df["ts"] = pd.to_datetime(df["ts"], utc=True, format="ISO8601")
         return df
 
