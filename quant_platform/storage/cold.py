@@ -693,15 +693,19 @@ class ColdStore:
     _FINAL_SETTINGS = " SETTINGS do_not_merge_across_partitions_select_final = 1"
     TRADE_STAT_KEYS = {"account": "account", "symbol": "symbol", "strategy": "strategy", "day": "trade_date"}
 
-    def stored_trade_ids(self, account: str, ids: Sequence[str], start: dt.date, end: dt.date) -> set[str]:
-        """The ids among `ids` that `account` already has in `trades` with trade_date in [start, end]."""
+    def stored_trade_ids(
+        self, accounts: Sequence[str], ids: Sequence[str], start: dt.date, end: dt.date
+    ) -> set[tuple[str, str]]:
+        """(account, trade_id) pairs of `accounts` x `ids` already in `trades` with trade_date in
+        [start, end] (one query for a whole batch)."""
         self._create(TRADES)
         rows = self.client.query(
-            f"SELECT DISTINCT trade_id FROM {self.table(TRADES.name)} WHERE account = {{a:String}} "
-            "AND trade_date >= {s:Date} AND trade_date <= {e:Date} AND trade_id IN {ids:Array(String)}",
-            parameters={"a": account, "s": start, "e": end, "ids": list(ids)},
+            f"SELECT DISTINCT account, trade_id FROM {self.table(TRADES.name)} "
+            "WHERE account IN {a:Array(String)} AND trade_date >= {s:Date} AND trade_date <= {e:Date} "
+            "AND trade_id IN {ids:Array(String)}",
+            parameters={"a": list(accounts), "s": start, "e": end, "ids": list(ids)},
         ).result_rows
-        return {str(r[0]) for r in rows}
+        return {(str(a), str(t)) for a, t in rows}
 
     def insert_trades(self, df: pd.DataFrame) -> int:
         """Insert conforming TRADES rows (callers drop stored ids first); at most 50 months per block."""
@@ -765,16 +769,16 @@ class ColdStore:
             params,
         )
 
-    def net_quantities(self, account: str, symbols: Sequence[str]) -> dict[str, float]:
-        """Bought minus sold units of each of `symbols` over all of `account`'s trades."""
+    def net_quantities(self, accounts: Sequence[str], symbols: Sequence[str]) -> dict[tuple[str, str], float]:
+        """Bought minus sold units per (account, symbol) of `accounts` x `symbols`, over all trades."""
         self._create(TRADES)
         rows = self.client.query(
-            "SELECT symbol, sum(if(side = 'buy', quantity, -quantity)) "
-            f"FROM {self.table(TRADES.name)} FINAL WHERE account = {{a:String}} "
-            "AND symbol IN {symbols:Array(String)} GROUP BY symbol" + self._FINAL_SETTINGS,
-            parameters={"a": account, "symbols": list(symbols)},
+            "SELECT account, symbol, sum(if(side = 'buy', quantity, -quantity)) "
+            f"FROM {self.table(TRADES.name)} FINAL WHERE account IN {{a:Array(String)}} "
+            "AND symbol IN {symbols:Array(String)} GROUP BY account, symbol" + self._FINAL_SETTINGS,
+            parameters={"a": list(accounts), "symbols": list(symbols)},
         ).result_rows
-        return {str(sym): float(q) for sym, q in rows}
+        return {(str(a), str(sym)): float(q) for a, sym, q in rows}
 
     @staticmethod
     def _trade_filter(

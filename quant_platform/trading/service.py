@@ -28,7 +28,6 @@ from quant_platform.core.limits import (
     check_calendar_range,
     check_count,
 )
-from quant_platform.core.schema import TRADES
 from quant_platform.storage.warm import AccountNotActive, NotFound
 from quant_platform.trading.files import FileStore
 from quant_platform.trading.records import normalize_trades
@@ -81,31 +80,38 @@ class TradingService:
                 raise NotFound(f"account {account!r} does not exist (create it first: `accounts create`)")
             if acc.status != "active" and not allow_inactive:
                 raise AccountNotActive(f"account {account!r} is {acc.status}: it takes no new trades")
-        fresh = []
-        for account, part in rows.groupby("account", sort=True):
-            days = pd.DatetimeIndex(part["trade_date"])
+        new = rows
+        if len(rows):
+            days = pd.DatetimeIndex(rows["trade_date"])
             stored = self.cold.stored_trade_ids(
-                str(account), part["trade_id"].tolist(), days.min().date(), days.max().date()
+                sorted(rows["account"].unique()),
+                rows["trade_id"].unique().tolist(),
+                days.min().date(),
+                days.max().date(),
             )
-            fresh.append(part[~part["trade_id"].isin(stored)] if stored else part)
-        new = pd.concat(fresh, ignore_index=True) if fresh else TRADES.empty()
+            if stored:
+                keys = pd.MultiIndex.from_arrays([rows["account"], rows["trade_id"]])
+                new = rows[~keys.isin(list(stored))].reset_index(drop=True)
         self.cold.insert_trades(new)
         if self.files is not None and len(new):
             self.files.append_trades(new)
         opened = closed = 0
         if update_positions and len(new):
+            net_after = self.cold.net_quantities(
+                sorted(new["account"].unique()), sorted(new["symbol"].unique())
+            )
             for account, part in new.groupby("account", sort=True):
-                o, c = self._move_positions(str(account), part)
+                o, c = self._move_positions(str(account), part, net_after)
                 opened, closed = opened + o, closed + c
         return RecordResult(received, len(new), len(rows) - len(new), opened, closed)
 
-    def _move_positions(self, account: str, trades: pd.DataFrame) -> tuple[int, int]:
+    def _move_positions(
+        self, account: str, trades: pd.DataFrame, net_after: dict[tuple[str, str], float]
+    ) -> tuple[int, int]:
         """Walk each symbol's new trades in time order from the units held before them: a buy from
         flat (re)opens the position at its price, every price moves the max / min since entry, and
         the position is closed when the walk ends flat."""
         trades = trades.sort_values(["ts", "trade_id"])
-        symbols = sorted(trades["symbol"].unique())
-        net_after = self.cold.net_quantities(account, symbols)
         current = self.hot.get_positions(account)
         opens: dict[str, float] = {}
         highs: dict[str, float] = {}
@@ -113,7 +119,7 @@ class TradingService:
         flat: list[str] = []
         for symbol, part in trades.groupby("symbol", sort=True):
             signed = part["quantity"].where(part["side"] == "buy", -part["quantity"]).to_numpy()
-            held = net_after.get(symbol, 0.0) - float(signed.sum())
+            held = net_after.get((account, symbol), 0.0) - float(signed.sum())
             is_open = symbol in current
             hi = lo = None
             for price, qty in zip(part["price"].to_numpy(), signed, strict=True):
