@@ -9,6 +9,12 @@ through `quant_platform.client.Client.klines` and through pandas on SQLite. Hot 
 quotes of 5,000 symbols from Redis and from the in-process cache, and a single position read
 (see benchmarks/storage_hot_warm.py for the full hot/warm matrix).
 
+Trade records (`--part trades`): 3 accounts x 100,000 trades a year x 5 years (1.5 M rows) in the
+cold table `trades` and, as the peer, in SQLite indexed by (account, trade_date); one account's
+year of trades read through `TradingService.trades` (target < 100 ms, ours < 20 ms), statistics of
+a year across the accounts (target < 500 ms, ours < 50 ms), and `record_trades` of a 1,000-trade
+batch with its dedupe and hot-tier position updates (first write and replay).
+
 Targets: 60-day kline query < 20 ms, position read < 1 ms, cache hit < 10 ms.
 """
 
@@ -180,6 +186,154 @@ def bench_hot(redis_url: str, n: int) -> list[tuple]:
     return rows
 
 
+def synthetic_trades(accounts: int, per_year: int, years: int) -> pd.DataFrame:
+    """Trade records spread uniformly over trading hours of `years` years (ending 2024), per account."""
+    rng = np.random.default_rng(11)
+    n = accounts * per_year * years
+    symbols = np.array(synthetic_symbols(300), dtype=object)
+    start = pd.Timestamp(f"{2025 - years}-01-01", tz="UTC").value
+    span = pd.Timestamp("2025-01-01", tz="UTC").value - start
+    ts = pd.to_datetime(np.sort(rng.integers(start, start + span, n)), utc=True)
+    return pd.DataFrame(
+        {
+            "trade_id": [f"T{i:09d}" for i in range(n)],
+            "account": np.array([f"acc-{i + 1}" for i in range(accounts)], dtype=object)[
+                rng.integers(0, accounts, n)
+            ],
+            "strategy": np.array(["momo", "meanrev", "pairs"], dtype=object)[rng.integers(0, 3, n)],
+            "symbol": symbols[rng.integers(0, len(symbols), n)],
+            "side": np.where(rng.random(n) < 0.5, "buy", "sell"),
+            "quantity": (rng.integers(1, 50, n) * 100).astype(float),
+            "price": np.round(rng.uniform(3, 100, n), 2),
+            "commission": np.round(rng.uniform(1, 20, n), 2),
+            "realized_pnl": np.round(rng.normal(0, 200, n), 2),
+            "ts": ts,
+        }
+    )
+
+
+def bench_trades(queries: int, workdir: Path, accounts: int = 3, per_year: int = 100_000, years: int = 5):
+    from quant_platform.core.schema import TRADES
+    from quant_platform.storage.hot import MemoryHotStore
+    from quant_platform.storage.warm import WarmStore
+    from quant_platform.trading.records import normalize_trades
+    from quant_platform.trading.service import TradingService
+
+    rows = []
+    t0 = time.perf_counter()
+    raw = synthetic_trades(accounts, per_year, years)
+    chunks = [raw.iloc[i : i + 500_000] for i in range(0, len(raw), 500_000)]  # MAX_TRADES_PER_BATCH
+    trades = pd.concat([normalize_trades(c, "XSHG") for c in chunks], ignore_index=True)
+    print(f"generated and validated {len(trades):,} trades in {time.perf_counter() - t0:.1f} s")
+    names = sorted(trades["account"].unique())
+    first_year = 2025 - years
+    db = sqlite3.connect(workdir / "trades.sqlite")
+    db.execute(
+        "CREATE TABLE trades (account TEXT, symbol TEXT, ts TEXT, trade_id TEXT, trade_date TEXT, "
+        "strategy TEXT, side TEXT, quantity REAL, price REAL, commission REAL, realized_pnl REAL, "
+        "recorded_at TEXT, PRIMARY KEY (account, trade_id))"
+    )
+    db.execute("CREATE INDEX trades_account_day ON trades (account, trade_date)")
+    peer = trades.assign(
+        ts=trades["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f"),
+        trade_date=trades["trade_date"].dt.strftime("%Y-%m-%d"),
+        recorded_at=trades["recorded_at"].astype(str),
+    )
+    t0 = time.perf_counter()
+    db.executemany(
+        f"INSERT INTO trades VALUES ({','.join('?' * len(TRADES.names))})",
+        peer.itertuples(index=False, name=None),
+    )
+    db.commit()
+    load_sq = time.perf_counter() - t0
+
+    warm = WarmStore(f"sqlite:///{workdir / 'warm.sqlite'}")
+    warm.migrate()
+    for a in names:
+        warm.create_account(a, initial_cash=1e7)
+    with ColdStore(f"chdb://{workdir / 'chdb-trades'}") as cold:
+        cold.ensure_schema([TRADES])
+        t0 = time.perf_counter()
+        cold.insert_trades(trades)
+        load_ch = time.perf_counter() - t0
+        cold.optimize("trades")
+        rows.append(
+            ("trades bulk load, rows/s", f"{len(trades) / load_ch:,.0f}", f"{len(trades) / load_sq:,.0f}")
+        )
+        svc = TradingService(cold, warm, MemoryHotStore(), calendar="XSHG")
+        rng = np.random.default_rng(3)
+        picks = [
+            (names[rng.integers(len(names))], first_year + int(rng.integers(years))) for _ in range(queries)
+        ]
+        svc.trades(names[0], f"{first_year}-01-01", f"{first_year}-12-31")  # warm up
+        ch, sq = [], []
+        for account, year in picks:
+            t0 = time.perf_counter()
+            df = svc.trades(account, f"{year}-01-01", f"{year}-12-31")
+            ch.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            peer_df = pd.read_sql_query(
+                "SELECT * FROM trades WHERE account = ? AND trade_date BETWEEN ? AND ? ORDER BY ts, trade_id",
+                db,
+                params=(account, f"{year}-01-01", f"{year}-12-31"),
+            )
+            sq.append((time.perf_counter() - t0) * 1000)
+            assert len(df) == len(peer_df) > 0.8 * per_year, (len(df), len(peer_df))
+        (c50, c99), (s50, s99) = percentiles(ch), percentiles(sq)
+        rows.append(
+            (f"one account's year of trades (~{per_year:,} rows): p50 ms", f"{c50:.1f}", f"{s50:.1f}")
+        )
+        rows.append(("one account's year of trades: p99 ms", f"{c99:.1f}", f"{s99:.1f}"))
+        for by, peer_key in (("account", "account"), ("symbol", "symbol")):
+            ch, sq = [], []
+            for _, year in picks[: max(10, queries // 2)]:
+                t0 = time.perf_counter()
+                stats = svc.trade_stats(names, f"{year}-01-01", f"{year}-12-31", by=by)
+                ch.append((time.perf_counter() - t0) * 1000)
+                t0 = time.perf_counter()
+                peer_stats = pd.read_sql_query(
+                    f"SELECT {peer_key}, count(*) AS trades, sum(quantity) AS volume, sum(quantity * price) "
+                    "AS turnover, sum(commission) AS commissions, sum(realized_pnl) AS realized_pnl "
+                    "FROM trades "
+                    f"WHERE account IN ({','.join('?' * len(names))}) AND trade_date BETWEEN ? AND ? "
+                    f"GROUP BY {peer_key}",
+                    db,
+                    params=(*names, f"{year}-01-01", f"{year}-12-31"),
+                )
+                sq.append((time.perf_counter() - t0) * 1000)
+                assert len(stats) == len(peer_stats)
+            (c50, c99), (s50, s99) = percentiles(ch), percentiles(sq)
+            rows.append(
+                (
+                    f"stats of a year, {accounts} accounts, by {by}: p50 / p99 ms",
+                    f"{c50:.1f} / {c99:.1f}",
+                    f"{s50:.1f} / {s99:.1f}",
+                )
+            )
+        batch = synthetic_trades(accounts, 1000 // accounts, 1)  # a trading day's fills
+        batch = batch.assign(
+            trade_id="N" + batch["trade_id"],
+            ts=pd.Timestamp("2025-01-02 01:30", tz="UTC") + pd.to_timedelta(range(len(batch)), unit="s") * 14,
+        )
+        t0 = time.perf_counter()
+        first = svc.record_trades(batch)
+        t_first = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        replay = svc.record_trades(batch)
+        t_replay = (time.perf_counter() - t0) * 1000
+        assert replay.recorded == 0 and first.recorded == len(batch)
+        rows.append(
+            (
+                f"record_trades, {len(batch):,} trades (first / replayed) ms",
+                f"{t_first:.0f} / {t_replay:.0f}",
+                "-",
+            )
+        )
+    warm.close()
+    db.close()
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -188,15 +342,23 @@ def main() -> None:
     parser.add_argument("--years", type=int, default=5)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--part", choices=("all", "klines", "hot", "trades"), default="all")
     args = parser.parse_args()
+    cold, hot = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        cold = bench_cold(args.symbols, args.years, args.queries, Path(tmp))
-    hot = bench_hot(args.redis_url, args.symbols)
+        if args.part in ("all", "klines"):
+            cold += bench_cold(args.symbols, args.years, args.queries, Path(tmp))
+        if args.part in ("all", "trades"):
+            cold += bench_trades(min(args.queries, 50), Path(tmp))
+    if args.part in ("all", "hot"):
+        hot = bench_hot(args.redis_url, args.symbols)
+    width = max(len(r[0]) for r in cold + hot)
     width = max(len(r[0]) for r in cold + hot)
     print(f"\n{'cold tier':<{width}}  {'ClickHouse (chdb)':>18}  {'SQLite (peer)':>14}")
     for label, a, b in cold:
         print(f"{label:<{width}}  {a:>18}  {b:>14}")
-    print(f"\n{'hot tier':<{width}}  {'in-process cache':>18}  {'Redis':>14}")
+    if hot:
+        print(f"\n{'hot tier':<{width}}  {'in-process cache':>18}  {'Redis':>14}")
     for label, a, b in hot:
         print(f"{label:<{width}}  {a:>18}  {b:>14}")
 

@@ -442,6 +442,17 @@ def _ops_commands() -> None:
 
 _ops_commands()
 
+
+def _trading_commands() -> None:
+    from quant_platform.trading.cli import accounts_app, migrate_app, trades_app
+
+    app.add_typer(accounts_app, name="accounts")
+    app.add_typer(trades_app, name="trades")
+    app.add_typer(migrate_app, name="migrate")
+
+
+_trading_commands()
+
 backtest_app = typer.Typer(help="Backtest runs: inspect and export.", no_args_is_help=True)
 app.add_typer(backtest_app, name="backtest")
 
@@ -459,7 +470,7 @@ def backtest_export(
         console.print("[red]error:[/red] --what must be equity or trades")
         raise typer.Exit(2)
     with Client() as qp:
-        df = qp.equity(run_id) if what == "equity" else qp.trades(run_id)
+        df = qp.equity(run_id) if what == "equity" else qp.backtest_trades(run_id)
     if df.empty:
         console.print(f"[red]error:[/red] no {what} for run {run_id!r}")
         raise typer.Exit(1)

@@ -1,10 +1,12 @@
-"""Read platform data from Python: klines, bars, latest quotes, backtest runs.
+"""Read platform data from Python: klines, bars, latest quotes, backtest runs; record trades.
 
     >>> from quant_platform.client import Client
     >>> with Client() as qp:                              # stores from QP_DEPLOYMENT / QP_* variables
     ...     k = qp.klines(["600000.SH"], "2024-09-02", "2024-10-31")
     ...     q = qp.latest_quotes(["600000.SH", "000001.SZ"])   # hot tier first, cold fallback
     ...     runs = qp.backtest_runs(strategy="sma_cross", limit=5)
+    ...     qp.record_trades(fills)                     # idempotent on (account, trade_id)
+    ...     stats = qp.trade_stats(["acc1", "acc2"], "2024-01-01", "2024-12-31", by="symbol")
 
 Works the same in both deployments. Symbols and dates are validated (a bad one raises ValueError)
 and every query is parameterised. In the embedded deployment an open Client holds the ClickHouse
@@ -61,7 +63,8 @@ def _fields(schema, fields: Sequence[str] | None, keys: Sequence[str]) -> list[s
 
 
 class Client:
-    """Read-only access to the platform's stores (cold: ClickHouse, warm: SQL, hot: cache)."""
+    """Access to the platform's stores (cold: ClickHouse, warm: SQL, hot: cache): reads everywhere,
+    writes of trade records and positions (`record_trades`)."""
 
     def __init__(
         self,
@@ -76,6 +79,7 @@ class Client:
         self._cold: ColdStore | None = None
         self._warm = None
         self._hot = None
+        self._trading = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     def __enter__(self) -> Client:
@@ -89,7 +93,7 @@ class Client:
         for store in (self._cold, self._warm, self._hot):
             if store is not None:
                 store.close()
-        self._cold = self._warm = self._hot = None
+        self._cold = self._warm = self._hot = self._trading = None
 
     @property
     def cold(self) -> ColdStore:
@@ -183,8 +187,51 @@ class Client:
         """Equity and drawdown of a run per symbol ('*' = the whole portfolio)."""
         return self.cold.read_run("backtest_equity", str(run_id))
 
-    def trades(self, run_id: str) -> pd.DataFrame:
+    def backtest_trades(self, run_id: str) -> pd.DataFrame:
+        """Round-trip trades of a backtest run."""
         return self.cold.read_run("backtest_trades", str(run_id))
+
+    # -- accounts and trade records ----------------------------------------------------------
+    @property
+    def trading(self):
+        """The `TradingService` over this client's stores (dual-writes files with QP_DUAL_WRITE=files)."""
+        if self._trading is None:
+            from quant_platform.settings import settings
+            from quant_platform.trading.files import FileStore
+            from quant_platform.trading.service import TradingService
+
+            current = settings()
+            files = FileStore(current.files_dir) if current.dual_write == "files" else None
+            self._trading = TradingService(
+                self.cold, self.warm, self.hot, calendar=current.calendar, files=files
+            )
+        return self._trading
+
+    def record_trades(self, df: pd.DataFrame):
+        """Store trade records (columns in `trading.records`) and move their hot-tier positions.
+
+        Idempotent on (account, trade_id): a replayed batch stores nothing twice. Returns a
+        `RecordResult` (received, recorded, duplicates, positions opened / closed).
+        """
+        return self.trading.record_trades(df)
+
+    def trades(self, account: str, start, end, symbols=None) -> pd.DataFrame:
+        """An account's trades with trade_date in [start, end] (optionally of `symbols`), by time."""
+        return self.trading.trades(
+            account, start, end, None if symbols is None else validate_symbols(symbols)
+        )
+
+    def trade_stats(self, accounts, start, end, by: str = "account") -> pd.DataFrame:
+        """Trades, volume, turnover, commissions and realised P&L per account | symbol | strategy | day."""
+        return self.trading.trade_stats(accounts, start, end, by)
+
+    def account_summary(self, accounts=None) -> pd.DataFrame:
+        """Per account: capital, allocations, status, all-time trade totals and open positions."""
+        return self.trading.account_summary(accounts)
+
+    def positions(self, account: str) -> dict:
+        """The account's open positions in the hot tier: symbol -> PositionState."""
+        return self.hot.get_positions(account)
 
     def tables(self) -> dict[str, int]:
         """Rows per cold-tier table."""

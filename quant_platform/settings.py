@@ -26,6 +26,7 @@ MARKET_SOURCES = ("synthetic", "akshare", "files")
 GRID_EXECUTORS = ("in_process", "multiprocess", "celery")
 OPTIONS_SOURCES = ("synthetic", "ib")
 LOG_FORMATS = ("text", "json")
+DUAL_WRITES = ("files",)
 DEFAULT_CALENDAR = "XSHG"  # same value as core.calendar.DEFAULT_CALENDAR, without importing it
 
 # (variable, default, meaning): the README's configuration table, in this order.
@@ -93,6 +94,8 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
         "600",
         "seconds without a collector observation before a notification (0: never)",
     ),
+    ("QP_DUAL_WRITE", "(none)", "`files`: every position and trade write also goes to the old file store"),
+    ("QP_FILES_DIR", "$QP_HOME/files", "the old file store (JSON positions, CSV trades) of `migrate`"),
 )
 # The QP_DAGSTER_PG_* variables are read by Dagster itself, from dagster.prod.yaml.
 
@@ -154,6 +157,8 @@ class Settings:
     notify_urls: tuple[str, ...] = ()  # secrets (tokens in URLs): never logged nor sent
     log_format: str = "text"
     notify_collector_silence: float = 600.0
+    dual_write: str | None = None
+    files_dir: Path | None = None
     given: frozenset[str] = frozenset()  # the variables that were set (not empty)
 
     @property
@@ -231,6 +236,8 @@ class Settings:
             notify_collector_silence=_number(
                 "QP_NOTIFY_COLLECTOR_SILENCE", get("QP_NOTIFY_COLLECTOR_SILENCE") or "600"
             ),
+            dual_write=_choice("QP_DUAL_WRITE", get("QP_DUAL_WRITE").lower(), DUAL_WRITES) or None,
+            files_dir=_path(get("QP_FILES_DIR")) or home / "files",
             given=frozenset(name for name, _, _ in ENVIRONMENT if get(name)),
         )
 

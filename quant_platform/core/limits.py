@@ -55,3 +55,26 @@ def check_range_length(days: Sequence[dt.date], limit: int, *, flag: str = "--al
             f"{len(days):,} trading days ({days[0]} .. {days[-1]}) is more than {limit:,} "
             f"(QP_MAX_RANGE_DAYS); pass {flag} if you mean it"
         )
+
+
+# Trade records (`Client.record_trades`, `trades`, `trade_stats`): a batch is a day's or an import's
+# fills, not a whole history at once; a query names a handful of accounts and at most ten years.
+MAX_TRADES_PER_BATCH = 1_000_000
+MAX_ACCOUNTS = 100
+MAX_TRADE_RANGE_DAYS = 3660
+
+
+def check_count(what: str, count: int, limit: int) -> None:
+    """At most `limit` items of `what` in one request; BoundsError otherwise."""
+    if count > limit:
+        raise BoundsError(f"at most {limit:,} {what} per request, got {count:,}")
+
+
+def check_calendar_range(start: DateLike, end: DateLike, limit_days: int) -> tuple[dt.date, dt.date]:
+    """(start, end) as dates, end not before start and at most `limit_days` calendar days apart."""
+    s, e = to_date(start), to_date(end)
+    if e < s:
+        raise BoundsError(f"end {e} is before start {s}")
+    if (e - s).days + 1 > limit_days:
+        raise BoundsError(f"{s} .. {e} is longer than {limit_days:,} days; split the request")
+    return s, e

@@ -410,6 +410,32 @@ OPTION_QA = TableSchema(
 )
 OPTION_SCHEMAS = (OPTION_CONTRACTS, OPTION_QUOTES, OPTION_DAILY, OPTION_GREEKS, OPTION_QA)
 
+# Live and paper trade records (fills) of the accounts in the warm tier. Partitioned by month (a year
+# of an account is 12 parts), sorted so that one account's trades of a period are one range read.
+# A trade is identified by (account, trade_id): `Client.record_trades` drops the ids already stored
+# before inserting, and the ReplacingMergeTree collapses a duplicate two concurrent writers raced in.
+TRADES = TableSchema(
+    name="trades",
+    doc="Trade records (fills) of live and paper accounts; one row per (account, trade_id).",
+    columns=(
+        Column("account", "LowCardinality(String)", STR, "Account name (warm tier)"),
+        _SYMBOL,
+        Column("ts", "DateTime64(3, 'UTC')", TS, "Execution time"),
+        Column("trade_id", "String", STR, "Broker or strategy trade id, unique per account"),
+        Column("trade_date", "Date", DATE, "Exchange-local day of ts (partition month)"),
+        Column("strategy", "LowCardinality(String)", STR, "Strategy that traded ('' if none)"),
+        Column("side", "LowCardinality(String)", STR, "buy | sell"),
+        Column("quantity", "Float64", "float64", "Units, > 0"),
+        Column("price", "Float64", "float64", "Execution price, > 0"),
+        Column("commission", "Float64", "float64", "Fees incl. taxes, >= 0"),
+        Column("realized_pnl", "Float64", "float64", "Realised P&L the trade booked (broker-reported)"),
+        Column("recorded_at", "DateTime64(3, 'UTC')", TS, "When the platform stored it"),
+    ),
+    order_by=("account", "symbol", "ts", "trade_id"),
+    partition_by="toYYYYMM(trade_date)",
+    engine="ReplacingMergeTree",
+)
+
 # Every table of the cold tier, by name: `ColdStore.ensure_schema` creates them all, reads look them up here.
 COLD_TABLES: dict[str, TableSchema] = {
     s.name: s
@@ -427,5 +453,6 @@ COLD_TABLES: dict[str, TableSchema] = {
         CRYPTO_TICKS,
         SYMBOL_MASTER,
         *OPTION_SCHEMAS,
+        TRADES,
     )
 }

@@ -80,11 +80,22 @@ class Base(DeclarativeBase):
     type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: sa.JSON()}
 
 
+ACCOUNT_STATUSES = ("active", "inactive", "suspended")
+
+
 class AccountRow(Base):
-    """A trading or paper account that strategies trade for; the hot tier keys positions by its name."""
+    """A trading or paper account that strategies trade for; the hot tier keys positions by its name.
+
+    `current_capital` changes only through `WarmStore.update_capital`, which writes a
+    `CapitalChangeRow` in the same transaction; `status` only through `apply_account_transition`.
+    """
 
     __tablename__ = "accounts"
-    __table_args__ = (_TABLE_ARGS,)
+    __table_args__ = (
+        sa.CheckConstraint(f"status IN ({', '.join(repr(s) for s in ACCOUNT_STATUSES)})", name="status"),
+        sa.CheckConstraint("current_capital >= 0", name="capital_non_negative"),
+        _TABLE_ARGS,
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(sa.String(128), unique=True)
@@ -93,6 +104,47 @@ class AccountRow(Base):
     initial_cash: Mapped[float] = mapped_column(sa.Double, default=0.0)
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    current_capital: Mapped[float] = mapped_column(sa.Double, default=0.0, server_default="0")
+    status: Mapped[str] = mapped_column(sa.String(16), default="active", server_default="active")
+    status_changed_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class CapitalChangeRow(Base):
+    """One change of an account's current capital: the history `update_capital` appends to."""
+
+    __tablename__ = "account_capital_changes"
+    __table_args__ = (sa.Index(None, "account_id", "id"), _TABLE_ARGS)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"))
+    previous: Mapped[float] = mapped_column(sa.Double)
+    capital: Mapped[float] = mapped_column(sa.Double)
+    reason: Mapped[str] = mapped_column(sa.String(255), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AllocationRow(Base):
+    """Capital of an account given to a strategy, with its risk limit (max loss share of that capital).
+
+    The allocations of an account never sum above its current capital (checked under the account's
+    row lock by `WarmStore.allocate` and `update_capital`).
+    """
+
+    __tablename__ = "account_allocations"
+    __table_args__ = (
+        sa.UniqueConstraint("account_id", "strategy_id"),
+        sa.CheckConstraint("allocated_capital >= 0", name="allocated_non_negative"),
+        sa.CheckConstraint("risk_limit > 0 AND risk_limit <= 1", name="risk_limit_range"),
+        _TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"))
+    strategy_id: Mapped[int] = mapped_column(sa.ForeignKey("strategies.id", ondelete="CASCADE"), index=True)
+    allocated_capital: Mapped[float] = mapped_column(sa.Double)
+    risk_limit: Mapped[float] = mapped_column(sa.Double)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class StrategyRow(Base):

@@ -18,12 +18,12 @@ Supported servers: MySQL 8+ and MariaDB 10.6+, because claiming grid requests us
 `FOR UPDATE SKIP LOCKED`.
 
 The package is split along those concerns: `errors` (error types, transient-failure
-classification), `lifecycle` (statuses and the one transition helper), `records` (frozen
-records, JSON and validation helpers), `engine` (URLs, engines, Alembic config), `rows` (row
-lookups and conversions), the `WarmStore` sections `accounts`, `strategies`, `runs`,
-`grid_requests`, `identity` (users, API keys, ownership) and `api_requests` (backtest requests,
-idempotent responses), mixins on `section.StoreSection`, and `store` (the `WarmStore` class that
-composes them). Everything public is re-exported here.
+classification), `lifecycle` (statuses, the one transition helper and its sibling for
+accounts), `records` (frozen records, JSON and validation helpers), `engine` (URLs, engines,
+Alembic config), `rows` (row lookups and conversions), the `WarmStore` sections `accounts`,
+`strategies`, `runs`, `grid_requests`, `identity` (users, API keys, ownership) and `api_requests`
+(backtest requests, idempotent responses), mixins on `section.StoreSection`, and `store` (the
+`WarmStore` class that composes them). Everything public is re-exported here.
 """
 
 from quant_platform.storage.warm.engine import (
@@ -34,7 +34,9 @@ from quant_platform.storage.warm.engine import (
     normalize_url,
 )
 from quant_platform.storage.warm.errors import (
+    AccountNotActive,
     AlreadyExists,
+    CapitalExceeded,
     IdempotencyConflict,
     IllegalTransition,
     NotFound,
@@ -42,13 +44,21 @@ from quant_platform.storage.warm.errors import (
     WarmStoreError,
     is_transient,
 )
-from quant_platform.storage.warm.lifecycle import TRANSITIONS, Status, check_transition
+from quant_platform.storage.warm.lifecycle import (
+    ACCOUNT_TRANSITIONS,
+    TRANSITIONS,
+    AccountStatus,
+    Status,
+    check_transition,
+)
 from quant_platform.storage.warm.records import (
     Account,
+    Allocation,
     ApiKey,
     Backtest,
     BacktestRequest,
     BacktestRun,
+    CapitalChange,
     GridRequest,
     ParamDiff,
     ParamVersion,
@@ -63,15 +73,21 @@ from quant_platform.storage.warm.records import (
 from quant_platform.storage.warm.store import WarmStore
 
 __all__ = [
+    "ACCOUNT_TRANSITIONS",
     "MIGRATIONS_LOCATION",
     "SUPPORTED_BACKENDS",
     "TRANSITIONS",
     "Account",
+    "AccountNotActive",
+    "AccountStatus",
+    "Allocation",
     "ApiKey",
     "AlreadyExists",
     "Backtest",
     "BacktestRequest",
     "BacktestRun",
+    "CapitalChange",
+    "CapitalExceeded",
     "GridRequest",
     "IdempotencyConflict",
     "IllegalTransition",

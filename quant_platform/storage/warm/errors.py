@@ -82,3 +82,11 @@ def _is_missing_table(err: BaseException) -> bool:
 def _short(err: BaseException) -> str:
     orig = getattr(err, "orig", None) or err
     return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+
+
+class CapitalExceeded(WarmStoreError, ValueError):
+    """Allocations would exceed an account's current capital (or capital would drop below them)."""
+
+
+class AccountNotActive(WarmStoreError, ValueError):
+    """The account is inactive or suspended, and the operation needs an active one."""

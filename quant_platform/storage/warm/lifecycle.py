@@ -67,3 +67,51 @@ def apply_transition(
     for k, v in values.items():
         setattr(row, k, v)
     return True
+
+
+# ---------------------------------------------------------------------------------------- accounts
+
+
+class AccountStatus(enum.StrEnum):
+    """Lifecycle of a trading account. Only `active` accounts take new trades and allocations.
+
+    `suspended` is a temporary stop (risk breach, broker issue) that can be lifted; `inactive` is a
+    closed account that may be reopened. A suspended account can also be closed.
+    """
+
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    SUSPENDED = "suspended"
+
+
+ACCOUNT_TRANSITIONS: dict[AccountStatus, frozenset[AccountStatus]] = {
+    AccountStatus.ACTIVE: frozenset({AccountStatus.INACTIVE, AccountStatus.SUSPENDED}),
+    AccountStatus.SUSPENDED: frozenset({AccountStatus.ACTIVE, AccountStatus.INACTIVE}),
+    AccountStatus.INACTIVE: frozenset({AccountStatus.ACTIVE}),
+}
+
+
+def apply_account_transition(row: m.AccountRow, target: AccountStatus | str, /) -> bool:
+    """Move an account to `target`; False (nothing written) if it is already there.
+
+    The sibling of `apply_transition` for accounts, and the one place their status changes. It checks
+    the move against ACCOUNT_TRANSITIONS (raising IllegalTransition) and stamps `status_changed_at`.
+    """
+    try:
+        tgt = AccountStatus(target)
+    except ValueError:
+        allowed = ", ".join(s.value for s in AccountStatus)
+        raise IllegalTransition(
+            f"account {row.name!r}: unknown status {target!r}; statuses: {allowed}"
+        ) from None
+    cur = AccountStatus(row.status)
+    if tgt is cur:
+        return False
+    if tgt not in ACCOUNT_TRANSITIONS[cur]:
+        allowed = ", ".join(sorted(ACCOUNT_TRANSITIONS[cur]))
+        raise IllegalTransition(
+            f"account {row.name!r}: cannot go from {cur} to {tgt}; from {cur} allowed: {allowed}"
+        )
+    row.status = tgt.value
+    row.status_changed_at = m.utcnow()
+    return True

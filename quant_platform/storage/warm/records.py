@@ -27,6 +27,41 @@ class Account:
     initial_cash: float
     meta: dict[str, Any]
     created_at: dt.datetime
+    current_capital: float = 0.0
+    status: str = "active"
+    allocated_capital: float = 0.0  # sum over the account's strategy allocations
+
+    @property
+    def free_capital(self) -> float:
+        """Current capital not allocated to a strategy."""
+        return self.current_capital - self.allocated_capital
+
+
+@dataclass(frozen=True)
+class CapitalChange:
+    """One entry of an account's capital history (newest last)."""
+
+    account: str
+    previous: float
+    capital: float
+    reason: str
+    created_at: dt.datetime
+
+    @property
+    def delta(self) -> float:
+        return self.capital - self.previous
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """Capital of `account` given to `strategy`; `risk_limit` is the largest loss, as a share of it."""
+
+    account: str
+    strategy: str
+    allocated_capital: float
+    risk_limit: float
+    created_at: dt.datetime
+    updated_at: dt.datetime
 
 
 @dataclass(frozen=True)

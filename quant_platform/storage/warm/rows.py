@@ -69,8 +69,19 @@ def _grid_row(s: Session, request_id: str, *, lock: bool = False) -> m.GridReque
     return row
 
 
-def _account(r: m.AccountRow) -> Account:
-    return Account(r.id, r.name, r.broker, r.currency, r.initial_cash, dict(r.meta or {}), r.created_at)
+def _account(r: m.AccountRow, allocated: float = 0.0) -> Account:
+    return Account(
+        r.id,
+        r.name,
+        r.broker,
+        r.currency,
+        r.initial_cash,
+        dict(r.meta or {}),
+        r.created_at,
+        float(r.current_capital),
+        r.status,
+        float(allocated),
+    )
 
 
 def _strategy(s: Session, r: m.StrategyRow) -> Strategy:
