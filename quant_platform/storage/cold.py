@@ -405,19 +405,8 @@ class ColdStore:
         for c in cols:
             if c not in schema.names:
                 raise ValueError(f"{name} has no column {c!r}")
-        where, params = [], {}
-        if start is not None:
-            where.append("trade_date >= {start:Date}")
-            params["start"] = pd.Timestamp(start).date()
-        if end is not None:
-            where.append("trade_date <= {end:Date}")
-            params["end"] = pd.Timestamp(end).date()
-        if symbols is not None:
-            where.append("symbol IN {symbols:Array(String)}")
-            params["symbols"] = list(symbols)
-        sql = f"SELECT {', '.join(cols)} FROM {self.table(name)}"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        where, params = self._bounds_filter(None, start, end, symbols)
+        sql = f"SELECT {', '.join(cols)} FROM {self.table(name)}{where}"
         order = [c for c in schema.order_by if c in cols]
         if last_per_symbol_day:
             sql += " ORDER BY symbol, trade_date, ts DESC LIMIT 1 BY symbol, trade_date"
@@ -729,7 +718,7 @@ class ColdStore:
     ) -> pd.DataFrame:
         """Trades of `accounts` (None: all) with trade_date in [start, end], by account, ts, trade_id."""
         self._create(TRADES)
-        where, params = self._trade_filter(accounts, start, end, symbols)
+        where, params = self._bounds_filter(accounts, start, end, symbols)
         df = self.query_df(
             f"SELECT {', '.join(TRADES.names)} FROM {self.table(TRADES.name)} FINAL{where} "
             "ORDER BY account, ts, trade_id" + self._FINAL_SETTINGS,
@@ -746,7 +735,7 @@ class ColdStore:
             raise ValueError(f"by must be one of {list(self.TRADE_STAT_KEYS)}, got {by!r}")
         self._create(TRADES)
         key = self.TRADE_STAT_KEYS[by]
-        where, params = self._trade_filter(accounts, start, end, None)
+        where, params = self._bounds_filter(accounts, start, end, None)
         return self.query_df(
             f"SELECT {key} AS {by}, count() AS trades, sum(quantity) AS volume, "
             "sum(quantity * price) AS turnover, sum(commission) AS commissions, "
@@ -759,7 +748,7 @@ class ColdStore:
     def trade_totals(self, accounts: Sequence[str]) -> pd.DataFrame:
         """Per account over all its trades: trades, turnover, commissions, realised P&L, first/last ts."""
         self._create(TRADES)
-        where, params = self._trade_filter(accounts, None, None, None)
+        where, params = self._bounds_filter(accounts, None, None, None)
         return self.query_df(
             "SELECT account, count() AS trades, sum(quantity * price) AS turnover, "
             "sum(commission) AS commissions, sum(realized_pnl) AS realized_pnl, "
@@ -781,12 +770,14 @@ class ColdStore:
         return {(str(a), str(sym)): float(q) for a, sym, q in rows}
 
     @staticmethod
-    def _trade_filter(
+    def _bounds_filter(
         accounts: Sequence[str] | None,
-        start: dt.date | None,
-        end: dt.date | None,
+        start: dt.date | str | None,
+        end: dt.date | str | None,
         symbols: Sequence[str] | None,
     ) -> tuple[str, dict]:
+        """` WHERE ...` (or "") and its parameters for the optional account, day and symbol bounds that
+        daily tables and trades share."""
         where, params = [], {}
         if accounts is not None:
             where.append("account IN {accounts:Array(String)}")
