@@ -230,6 +230,7 @@ class GridSpec:
     watch: bool = False  # re-run when new klines_daily land
     settings: dict[str, Any] = field(default_factory=dict)
     origin: dict[str, Any] | None = None  # for re-runs of a watched search: what triggered them
+    activate: str = "if-validated"  # if-validated | best | never: what happens to the winner
 
     @property
     def direction(self) -> str:
@@ -262,6 +263,8 @@ class GridSpec:
         }
         if self.origin is not None:
             body["origin"] = dict(self.origin)
+        if self.activate != "if-validated":  # the default stays out: older bodies keep their hash
+            body["activate"] = self.activate
         return body
 
     @classmethod
@@ -269,7 +272,7 @@ class GridSpec:
         """Validate a stored body again (the registry may have changed since it was submitted)."""
         known = {
             "strategy", "grid", "start", "end", "universe", "symbols", "objective", "max_evals",
-            "time_budget", "early_stop", "batch_size", "watch", "settings", "origin",
+            "time_budget", "early_stop", "batch_size", "watch", "settings", "origin", "activate",
         }  # fmt: skip
         unknown = sorted(set(body) - known)
         if unknown:
@@ -291,6 +294,7 @@ class GridSpec:
             watch=bool(body.get("watch", False)),
             settings=body.get("settings"),
             origin=body.get("origin"),
+            activate=body.get("activate", "if-validated"),
         )
 
 
@@ -329,6 +333,7 @@ def build_spec(
     watch: bool = False,
     settings: Mapping[str, Any] | None = None,
     origin: Mapping[str, Any] | None = None,
+    activate: str = "if-validated",
 ) -> GridSpec:
     """Validate a request and return its `GridSpec`; GridSpecError says what is wrong.
 
@@ -384,6 +389,8 @@ def build_spec(
         or time_budget <= 0
     ):
         raise GridSpecError(f"time_budget must be > 0 seconds, got {time_budget!r}")
+    if activate not in ("if-validated", "best", "never"):
+        raise GridSpecError(f"activate must be one of if-validated, best, never; got {activate!r}")
     return GridSpec(
         strategy=strategy,
         grid=grid,
@@ -398,4 +405,5 @@ def build_spec(
         watch=bool(watch),
         settings=_settings(settings),
         origin=dict(origin) if origin is not None else None,
+        activate=activate,
     )

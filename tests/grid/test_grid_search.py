@@ -174,3 +174,46 @@ def test_no_klines_or_no_time_fails_with_the_reason(defs, instance, warm):
     rushed = submit(warm, time_budget=0.001)
     assert not launch(defs, instance, warm).success
     assert "no combination was evaluated (stopped: time_budget)" in warm.get_grid_request(rushed.id).error
+
+
+def test_portfolio_strategy_is_searched_on_the_whole_universe(defs, instance, warm, chdb_path):
+    """xs_momentum: one row per combination ('*'), the numbers of backtest.run on the long frame."""
+    from quant_platform import backtest
+    from quant_platform.grid.spec import DEFAULT_SETTINGS
+
+    req = grid.submit("xs_momentum", {"lookback": "5,10", "top_n": "1,2", "rebalance": "5"},
+                      universe="all", **WINDOW, store=warm)  # fmt: skip
+    result = launch(defs, instance, warm)
+    assert result.success
+    every = results(chdb_path, req.id, per_symbol=True)
+    assert set(every["symbol"]) == {"*"} and len(every) == 4
+    with ColdStore(f"chdb://{chdb_path}") as cold:
+        long = cold.read_table("klines_daily", WINDOW["start"], WINDOW["end"])
+    for _, row in every.iterrows():
+        params = {**json.loads(row["params"]), "skip": 0}
+        expected = backtest.run(long, "xs_momentum", params, **DEFAULT_SETTINGS)
+        assert row["total_return"] == pytest.approx(expected.stats["total_return"], abs=1e-9)
+        assert row["num_trades"] == expected.stats["num_trades"]
+
+
+def test_an_early_stop_does_not_activate_its_winner_unless_asked(defs, instance, warm):
+    warm.create_strategy("sma_cross")
+    hand = warm.add_params("sma_cross", {"fast": 5, "slow": 20}, note="hand-tuned")
+    req = submit(warm, early_stop=1, batch_size=2)
+    result = launch(defs, instance, warm)
+    assert result.success
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    saved = meta["param_version"].value
+    assert meta["stopped"].value == "early_stop"
+    assert saved["action"] == "not activated" and "early_stop" in saved["reason"]
+    assert saved["policy"] == "if-validated"
+    assert warm.get_params("sma_cross").version == hand.version  # the active version is untouched
+    if saved["version"] is not None:  # kept, inactive, with the reason
+        kept = warm.get_params("sma_cross", saved["version"])
+        assert not kept.active and req.id in kept.note and "not activated" in kept.note
+
+    submit(warm, early_stop=1, batch_size=2, activate="best")
+    forced = launch(defs, instance, warm).get_asset_materialization_events()[0].materialization.metadata
+    assert forced["param_version"].value["action"] == "activated"
+    assert forced["param_version"].value["policy"] == "best"
+    assert warm.get_params("sma_cross").version != hand.version

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from quant_platform.conventions import EMBEDDED_TAG, GRID_REQUEST_TAG, GRID_TAG, STRATEGY_TAG
 from quant_platform.grid import progress, runs
 from quant_platform.grid.spec import build_spec
@@ -71,3 +73,43 @@ def test_activate_winner_adds_a_version_once_and_reports_the_diff(warm):
     same = activate_winner(warm, spec, "g-3", {"fast": 10, "slow": 20}, 1.5)
     assert same["action"] == "unchanged" and same["version"] == other["version"]
     assert len(warm.list_param_versions("sma_cross")) == 2
+
+
+def test_activation_is_a_decision():
+    from quant_platform.grid.winner import decide
+
+    ok = dict(stopped="completed", objective="sharpe")
+    assert decide("if-validated", best=1.2, **ok)[0] is True
+    assert decide("if-validated", best=1.2, stopped="max_evals", objective="sharpe")[0] is True
+    early, why = decide("if-validated", best=1.2, stopped="early_stop", objective="sharpe")
+    assert early is False and "early_stop" in why
+    assert decide("if-validated", best=1.2, stopped="time_budget", objective="sharpe")[0] is False
+    negative, why = decide("if-validated", best=-0.3, **ok)
+    assert negative is False and "-0.3" in why
+    assert decide("if-validated", best=float("nan"), **ok)[0] is False
+    assert decide("best", best=float("inf"), **ok)[0] is False  # never a non-finite winner
+    assert decide("best", best=-0.3, stopped="early_stop", objective="sharpe")[0] is True
+    assert decide("never", best=2.0, **ok)[0] is False
+    assert decide("if-validated", best=-0.05, stopped="completed", objective="annual_volatility")[0]
+    gated, why = decide("if-validated", best=1.2, gates={"deflated_sharpe": (0.4, 0.95)}, **ok)
+    assert gated is False and "deflated_sharpe" in why
+    assert decide("if-validated", best=1.2, gates={"deflated_sharpe": (None, 0.95)}, **ok)[0]
+    with pytest.raises(ValueError, match="activate must be"):
+        decide("sometimes", best=1.0, **ok)
+
+
+def test_a_winner_not_activated_is_kept_inactive_with_the_reason(warm):
+    from quant_platform.grid.winner import save_inactive
+
+    spec = build_spec("sma_cross", {"fast": "5,10", "slow": "20,30"}, start="2024-01-02", end="2024-03-29",
+                      universe="all")  # fmt: skip
+    first = save_inactive(warm, spec, "g-1", {"fast": 5, "slow": 20}, -0.4, "best sharpe -0.4 is not above 0")
+    assert first["version"] is None and "no active version" in first["note"]
+    assert warm.list_param_versions("sma_cross") == []
+    active = warm.add_params("sma_cross", {"fast": 10, "slow": 30}, note="hand-tuned")
+    kept = save_inactive(warm, spec, "g-2", {"fast": 5, "slow": 20}, -0.4, "not above 0")
+    assert kept["version"] == active.version + 1 and kept["active_version"] == active.version
+    assert warm.get_params("sma_cross").version == active.version  # still the hand-tuned one
+    assert "not activated: not above 0" in warm.get_params("sma_cross", kept["version"]).note
+    again = save_inactive(warm, spec, "g-2", {"fast": 5, "slow": 20}, -0.4, "not above 0")
+    assert again["version"] == kept["version"] and len(warm.list_param_versions("sma_cross")) == 2

@@ -16,8 +16,10 @@ They make up the graph of the `grid_search_results` asset (`grid.dagster.assets`
   `update_grid_progress`, hot tier events on `runs.{request_id}`). A failing batch is retried
   (`BATCH_RETRY`).
 * `grid_write_results` ranks every combination, replaces the request's rows in the cold table
-  `grid_search_results`, stores the winner as a new active parameter version of the strategy, and
-  finishes the request.
+  `grid_search_results`, decides whether the winner becomes the strategy's active parameter version
+  (`grid.winner.decide`: by default only when every planned combination was evaluated and the best
+  objective is finite and positive; otherwise it is kept inactive with the reason), and finishes
+  the request.
 
 When a step fails for good, a failure hook fails the request with the step's error. A cancelled
 request produces no materialization.
@@ -41,7 +43,7 @@ from quant_platform.grid import evaluate as ev
 from quant_platform.grid import progress
 from quant_platform.grid.runs import request_id_from
 from quant_platform.grid.spec import GridSpec, GridSpecError
-from quant_platform.grid.winner import activate_winner
+from quant_platform.grid.winner import activate_winner, decide, save_inactive
 from quant_platform.resources.clickhouse import ClickHouseResource
 from quant_platform.resources.hot import HotCacheResource
 from quant_platform.resources.warehouse import WarehouseResource
@@ -420,11 +422,16 @@ def grid_write_results(
                 cold.delete_grid_results(rid)
             context.log.info(f"grid request {rid} was cancelled while its results were written")
             return
-        saved = (
-            activate_winner(warm, spec, rid, best_params, best_objective)
-            if best_params is not None and best_objective is not None
-            else {"action": "none: no combination has a finite objective"}
+        activate, reason = decide(
+            spec.activate, stopped=stopped, objective=spec.objective, best=best_objective
         )
+        if best_params is None or best_objective is None:
+            saved = {"action": "none: no combination has a finite objective", "reason": reason}
+        elif activate:
+            saved = {**activate_winner(warm, spec, rid, best_params, best_objective), "reason": reason}
+        else:
+            saved = save_inactive(warm, spec, rid, best_params, best_objective, reason)
+        saved["policy"] = spec.activate
         try:
             warm.finish_grid_request(rid, best_params=best_params)
         except IllegalTransition:
@@ -443,6 +450,7 @@ def grid_write_results(
             "best_params": best_params,
             "best_objective": best_objective,
             "objective": spec.objective,
+            "activation": saved,
         },
     )
     seconds = {
@@ -492,6 +500,7 @@ def grid_write_results(
             "best_objective": best_objective,
             "rows": written,
             "stopped": stopped,
+            "activation": saved,
         },
         metadata=metadata,
     )
