@@ -7,6 +7,7 @@ shows a stats table, an equity + drawdown plot and a trades preview.
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
@@ -162,6 +163,48 @@ def _per_symbol_trades(trades: pd.DataFrame, symbols: list[str]) -> pd.DataFrame
     return pd.DataFrame(rows).T
 
 
+def record_run(
+    warm: Any,
+    open_cold: Callable[[], Any],
+    klines: pd.DataFrame,
+    cfg: BacktestRunsConfig,
+    run_id: str,
+    *,
+    window: tuple[Any, Any],
+    params_source: str,
+) -> dict[str, Any]:
+    """Run `cfg` on `klines` as one recorded run: the record in the warm tier (running -> succeeded
+    with its stats, or failed with the reason), equity and trades in the cold tier (`open_cold()`
+    opens it). Returns `run_universe`'s output. Used by `backtest_runs` and `backtest run`."""
+    start, end = (pd.Timestamp(w) for w in window)
+    warm.create_strategy(cfg.strategy, exist_ok=True)
+    warm.create_run(
+        cfg.strategy,
+        dict(cfg.params or {}),
+        run_id=run_id,
+        data_version=data_version(klines),
+        code_version=__version__,
+    )
+    warm.start_run(run_id)
+    try:
+        out = run_universe(klines, cfg)
+        with open_cold() as cold:
+            cold.append(BACKTEST_EQUITY, _equity_rows(run_id, out))
+            cold.append(BACKTEST_TRADES, _trade_rows(run_id, out["trades"]))
+    except Exception as exc:
+        warm.fail_run(run_id, f"{type(exc).__name__}: {exc}")
+        with open_cold() as cold:
+            cold.delete_run(run_id)
+        raise
+    stats = {
+        **out["stats"],
+        "window": [str(start.date()), str(end.date())],
+        "params_source": params_source,
+    }
+    warm.finish_run(run_id, stats=stats, result_hash=out["result_hash"])
+    return out
+
+
 def resolve_params(warm: Any, strategy: str, params: dict[str, Any] | None) -> tuple[dict[str, Any], str]:
     """The parameters a run uses and where they come from: the config's, else the strategy's active
     parameter version, else its registered defaults."""
@@ -259,29 +302,8 @@ def backtest_runs(
         klines = cold.read_table("klines_daily", start, end, symbols=config.symbols or None)
     version = data_version(klines)
     with warehouse.open() as warm:
-        warm.create_strategy(config.strategy, exist_ok=True)
-        warm.create_run(
-            config.strategy,
-            dict(params),
-            run_id=run_id,
-            data_version=version,
-            code_version=__version__,
-        )
-        warm.start_run(run_id)
-        try:
-            out = run_universe(klines, config)
-            with clickhouse.open() as cold:
-                cold.append(BACKTEST_EQUITY, _equity_rows(run_id, out))
-                cold.append(BACKTEST_TRADES, _trade_rows(run_id, out["trades"]))
-        except Exception as exc:
-            warm.fail_run(run_id, f"{type(exc).__name__}: {exc}")
-            with clickhouse.open() as cold:
-                cold.delete_run(run_id)
-            raise
-        warm.finish_run(
-            run_id,
-            stats={**out["stats"], "window": [str(start.date()), str(end.date())], "params_source": source},
-            result_hash=out["result_hash"],
+        out = record_run(
+            warm, clickhouse.open, klines, config, run_id, window=(start, end), params_source=source
         )
     per_symbol = out["per_symbol"][["total_return", "sharpe", "max_drawdown", "num_trades", "win_rate"]]
     png = equity_drawdown_png(out["equity"], f"{config.strategy} {json.dumps(out['params'])}")
