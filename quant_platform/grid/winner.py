@@ -1,10 +1,11 @@
 """Activating a grid search's winner as the strategy's parameter version, with the diff it makes.
 
 Activation is a decision (`decide`), not a side effect: with the default policy ``if-validated`` the
-winner becomes active only when the search evaluated every planned combination and its objective is
-finite and positive (and passes the overfitting gates when they are given); ``best`` activates it
-whatever happened, ``never`` never does. A winner that is not activated is saved as an inactive
-version with the reason (`save_inactive`) when the strategy already has an active version.
+winner becomes active only when the search evaluated every planned combination, its objective is
+finite and positive, and its deflated Sharpe ratio (over every trial evaluated) reaches
+`DEFLATED_SHARPE_GATE`; ``best`` activates it whatever happened, ``never`` never does. A winner that
+is not activated is saved as an inactive version with the reason (`save_inactive`) when the strategy
+already has an active version.
 
 Plain Python over the warm store (no Dagster import). A retried write finds its own version already
 active and reports it instead of adding a second one.
@@ -24,6 +25,7 @@ DEFAULT_ACTIVATE = "if-validated"
 POSITIVE_OBJECTIVES = {"sharpe": 0.0, "sortino": 0.0, "total_return": 0.0, "cagr": 0.0, "calmar": 0.0,
                        "profit_factor": 1.0}  # fmt: skip
 COMPLETE = ("completed", "max_evals")  # every planned combination was evaluated
+DEFLATED_SHARPE_GATE = 0.95  # the winner's deflated Sharpe ratio must reach this (when computed)
 
 
 def decide(

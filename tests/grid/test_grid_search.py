@@ -52,7 +52,7 @@ def results(chdb_path, request_id, per_symbol=False):
 def test_end_to_end(defs, instance, warm, chdb_path, redis_url):
     warm.create_strategy("sma_cross")
     previous = warm.add_params("sma_cross", {"fast": 5, "slow": 20}, note="hand-tuned")
-    req = submit(warm, batch_size=3)
+    req = submit(warm, batch_size=3, activate="best")
     with RedisHotStore(redis_url) as hot, hot.subscribe_run_events(req.id) as events:
         result = launch(defs, instance, warm)
         received = []
@@ -90,6 +90,10 @@ def test_end_to_end(defs, instance, warm, chdb_path, redis_url):
     assert meta["heatmap"].value.startswith("![sharpe heatmap](data:image/png;base64,")
     assert meta["best_params"].value == best and meta["stopped"].value == "completed"
     assert meta["combinations"].value["evaluated"] == 13 and meta["combinations"].value["batches"] == 5
+    overfit = meta["overfitting"].value
+    assert overfit["n_trials"] == 13 and overfit["trials_used"] == 13 and 0.0 <= overfit["pbo"] <= 1.0
+    assert 0.0 <= overfit["deflated_sharpe"] <= 1.0
+    assert overfit["n_splits"] == 14 and 56 <= overfit["periods"] < 64  # >= 4 days per split
 
     # progress: warm tier per batch, hot-tier events up to 100
     progress = [e["progress"] for e in received if "progress" in e]
@@ -217,3 +221,19 @@ def test_an_early_stop_does_not_activate_its_winner_unless_asked(defs, instance,
     assert forced["param_version"].value["action"] == "activated"
     assert forced["param_version"].value["policy"] == "best"
     assert warm.get_params("sma_cross").version != hand.version
+
+
+def test_a_grid_on_noise_reports_overfitting_and_keeps_its_winner_inactive(defs, instance, warm):
+    """Synthetic prices are random walks: picking the best of the grid is luck, and the default
+    policy says so instead of activating it."""
+    warm.create_strategy("sma_cross")
+    hand = warm.add_params("sma_cross", {"fast": 5, "slow": 20}, note="hand-tuned")
+    submit(warm, {"fast": "2:12:2", "slow": "14:30:4"})
+    result = launch(defs, instance, warm)
+    assert result.success
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    overfit, saved = meta["overfitting"].value, meta["param_version"].value
+    assert overfit["n_trials"] == 30 and overfit["deflated_sharpe"] < 0.95
+    assert 0.0 <= overfit["pbo"] <= 1.0
+    assert saved["action"] == "not activated" and saved["policy"] == "if-validated"
+    assert warm.get_params("sma_cross").version == hand.version

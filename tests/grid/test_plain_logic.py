@@ -113,3 +113,34 @@ def test_a_winner_not_activated_is_kept_inactive_with_the_reason(warm):
     assert "not activated: not above 0" in warm.get_params("sma_cross", kept["version"]).note
     again = save_inactive(warm, spec, "g-2", {"fast": 5, "slow": 20}, -0.4, "not above 0")
     assert again["version"] == kept["version"] and len(warm.list_param_versions("sma_cross")) == 2
+
+
+def test_overfitting_report_of_a_noise_grid():
+    """Random-walk prices: PBO near one half, a deflated Sharpe ratio far below 0.95."""
+    import numpy as np
+    import pandas as pd
+
+    from quant_platform.core.backtest.data import prepare_universe
+    from quant_platform.grid import evaluate as ev
+    from quant_platform.grid.validation import combination_returns, n_splits_for, overfitting_report
+
+    rng = np.random.default_rng(5)
+    days = pd.bdate_range("2022-01-03", periods=500)
+    frames = []
+    for sym in ("A", "B", "C"):
+        close = 10 * np.exp(np.cumsum(rng.normal(0, 0.015, len(days))))
+        frames.append(pd.DataFrame({"symbol": sym, "trade_date": days, "open": close, "high": close * 1.01,
+                                    "low": close * 0.99, "close": close}))  # fmt: skip
+    data = prepare_universe(pd.concat(frames, ignore_index=True))
+    settings = {"t_plus_1": False, "price_limit": False}
+    spec = build_spec("sma_cross", {"fast": "2:20:2", "slow": "10:60:5"}, start="2022-01-03",
+                      end="2023-11-30", universe="all", settings=settings)  # fmt: skip
+    rows = ev.evaluate_batch(data, spec, ev.plan_batches(spec, symbols=3).batches[0])
+    ranked = ev.rank(ev.aggregate(rows, spec), spec.direction)
+    report = overfitting_report(data, spec, ranked)
+    assert report["n_trials"] == len(ranked) > 50 and report["n_splits"] == 16
+    assert report["deflated_sharpe"] < 0.95
+    assert 0.2 <= report["pbo"] <= 0.8
+    one = combination_returns(data, spec, [dict(ranked["params"].iloc[0])])
+    assert one.shape == (499, 1)
+    assert n_splits_for(499) == 16 and n_splits_for(30) == 6 and n_splits_for(7) is None

@@ -43,7 +43,8 @@ from quant_platform.grid import evaluate as ev
 from quant_platform.grid import progress
 from quant_platform.grid.runs import request_id_from
 from quant_platform.grid.spec import GridSpec, GridSpecError
-from quant_platform.grid.winner import activate_winner, decide, save_inactive
+from quant_platform.grid.validation import overfitting_report
+from quant_platform.grid.winner import DEFLATED_SHARPE_GATE, activate_winner, decide, save_inactive
 from quant_platform.resources.clickhouse import ClickHouseResource
 from quant_platform.resources.hot import HotCacheResource
 from quant_platform.resources.warehouse import WarehouseResource
@@ -383,6 +384,7 @@ def _stopped(work: Work, results: list[BatchResult]) -> str:
 def grid_write_results(
     context: dg.OpExecutionContext,
     work: Work,
+    data: dict,
     results: list[BatchResult],
     clickhouse: ClickHouseResource,
     warehouse: WarehouseResource,
@@ -409,6 +411,11 @@ def grid_write_results(
     frame = ev.results_frame(rid, rows, ranked, spec.objective)
     best_params, best_objective = ev.best_of(agg, spec.direction)
     # Everything that can fail without a store is done before the request is finished.
+    try:  # how likely the winner is to be luck; a statistics problem never loses the results
+        overfit = overfitting_report(data, spec, ranked)
+    except (ValueError, ArithmeticError) as exc:
+        context.log.warning(f"grid request {rid}: overfitting statistics failed: {exc}")
+        overfit = {"n_trials": len(ranked), "pbo": None, "deflated_sharpe": None, "note": str(exc)[:300]}
     png = ev.heatmap_png(ranked, spec, f"{spec.strategy} {spec.start}..{spec.end}: {spec.objective}")
     top = ev.markdown_table(ranked)
     t_rank = time.perf_counter()
@@ -423,7 +430,11 @@ def grid_write_results(
             context.log.info(f"grid request {rid} was cancelled while its results were written")
             return
         activate, reason = decide(
-            spec.activate, stopped=stopped, objective=spec.objective, best=best_objective
+            spec.activate,
+            stopped=stopped,
+            objective=spec.objective,
+            best=best_objective,
+            gates={"deflated_sharpe": (overfit["deflated_sharpe"], DEFLATED_SHARPE_GATE)},
         )
         if best_params is None or best_objective is None:
             saved = {"action": "none: no combination has a finite objective", "reason": reason}
@@ -451,6 +462,7 @@ def grid_write_results(
             "best_objective": best_objective,
             "objective": spec.objective,
             "activation": saved,
+            "overfitting": overfit,
         },
     )
     seconds = {
@@ -479,6 +491,11 @@ def grid_write_results(
         "best_params": dg.MetadataValue.json(best_params or {}),
         "best_objective": float(best_objective) if best_objective is not None else float("nan"),
         "param_version": dg.MetadataValue.json(saved),
+        "overfitting": dg.MetadataValue.json(overfit),
+        "probability_of_overfitting": overfit["pbo"] if overfit["pbo"] is not None else float("nan"),
+        "deflated_sharpe": (
+            overfit["deflated_sharpe"] if overfit["deflated_sharpe"] is not None else float("nan")
+        ),
         "top_combinations": dg.MetadataValue.md(top),
         "seconds": dg.MetadataValue.json(seconds),
         "table": f"{GRID_RESULTS.name} (request_id = '{rid}')",
@@ -501,6 +518,7 @@ def grid_write_results(
             "rows": written,
             "stopped": stopped,
             "activation": saved,
+            "overfitting": overfit,
         },
         metadata=metadata,
     )
