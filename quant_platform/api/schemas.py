@@ -80,6 +80,11 @@ class RunsCreate(Strict):
         description="grid only: whether the winner becomes the active parameter version "
         "(default if-validated: every planned combination evaluated and a positive objective)",
     )
+    holdout: str | None = Field(
+        default=None,
+        max_length=32,
+        description="grid only: out-of-sample window START..END after the backtest's window",
+    )
 
 
 class RunsCreated(BaseModel):

@@ -74,6 +74,11 @@ def submit_command(
         help="What happens to the winner: if-validated (active only when every planned combination "
         "was evaluated and the objective is positive), best (always), never",
     ),
+    holdout: str | None = typer.Option(
+        None,
+        help="Out-of-sample window START..END after --end: parameters are chosen on --start..--end "
+        "only, the top combinations are then measured on the holdout (shown side by side)",
+    ),
     setting: list[str] = typer.Option(
         [], "--setting", help="Engine setting name=value (JSON value), e.g. commission=0.0003"
     ),
@@ -112,6 +117,7 @@ def submit_command(
             watch=watch,
             settings=settings,
             activate=activate,
+            holdout=holdout,
         )
     except GridSpecError as exc:
         raise _fail(f"invalid grid request: {exc}", 2) from None

@@ -76,6 +76,7 @@ def submit(
     watch: bool = False,
     settings: Mapping[str, Any] | None = None,
     activate: str = "if-validated",
+    holdout: str | Sequence[Any] | None = None,
     idempotency_key: str | None = None,
     store: WarmStore | None = None,
 ) -> GridRequest:
@@ -99,6 +100,7 @@ def submit(
         watch=watch,
         settings=settings,
         activate=activate,
+        holdout=holdout,
     )
     return submit_spec(spec, idempotency_key=idempotency_key, store=store)
 

@@ -19,24 +19,94 @@ from quant_platform.grid.spec import GridSpec
 MAX_TRIALS = 100  # combinations re-run for their return series
 
 
+HOLDOUT_TOP = 10  # combinations measured on the holdout, best in-sample first
+
+
+def combination_equity(data: Any, spec: GridSpec, params: dict[str, Any]) -> pd.Series:
+    """The portfolio equity of one parameter set on `data` (see `combination_returns`)."""
+    from quant_platform import backtest
+
+    if backtest.get_strategy(spec.strategy).universe == "multi":
+        return backtest.run(data, spec.strategy, params, **spec.settings).equity
+    cash = float(spec.settings.get("cash", 1_000_000.0))
+    curves = {s: backtest.run(b, spec.strategy, params, **spec.settings).equity for s, b in data.items()}
+    return pd.concat(curves, axis=1).sort_index().ffill().fillna(cash).sum(axis=1)
+
+
+def window_stats(equity: pd.Series, start: Any, end: Any, periods_per_year: float = 252.0) -> dict:
+    """total_return, sharpe (annualised) and max_drawdown of `equity` over [start, end] (dates),
+    measured from the last value before `start` (the window's starting capital)."""
+    idx = pd.DatetimeIndex(equity.index)
+    day = idx.tz_localize(None).normalize() if idx.tz is not None else idx.normalize()
+    inside = (day >= pd.Timestamp(start)) & (day <= pd.Timestamp(end))
+    pos = np.flatnonzero(inside)
+    if pos.size == 0:
+        return {"total_return": float("nan"), "sharpe": float("nan"), "max_drawdown": float("nan"), "bars": 0}
+    first = max(int(pos[0]) - 1, 0)
+    eq = equity.to_numpy()[first : int(pos[-1]) + 1]
+    r = eq[1:] / eq[:-1] - 1.0
+    sd = float(np.std(r, ddof=1)) if r.size >= 2 else 0.0
+    sharpe = float(np.mean(r) / sd * np.sqrt(periods_per_year)) if sd > 0 else float("nan")
+    peak = np.maximum.accumulate(eq)
+    return {
+        "total_return": float(eq[-1] / eq[0] - 1.0),
+        "sharpe": sharpe,
+        "max_drawdown": float((eq / peak - 1.0).min()),
+        "bars": int(pos.size),
+    }
+
+
+def holdout_report(full: Any, spec: GridSpec, ranked: pd.DataFrame, top: int = HOLDOUT_TOP) -> list[dict]:
+    """In-sample and out-of-sample statistics of the `top` best in-sample combinations, side by side.
+
+    `full` holds the klines from the search's start to the holdout's end: each combination runs once
+    over all of it (indicators warm up in-sample), and its equity is measured on [start, end]
+    (``is_*``) and on the holdout (``oos_*``). Parameters were chosen on the in-sample window only."""
+    if spec.holdout is None or ranked.empty:
+        return []
+    rows = []
+    for _, row in ranked.head(top).iterrows():
+        params = dict(row["params"])
+        equity = combination_equity(full, spec, params)
+        ins = window_stats(equity, spec.start, spec.end)
+        oos = window_stats(equity, *spec.holdout)
+        rows.append(
+            {
+                "rank": int(row["rank"]),
+                "params": params,
+                "objective": float(row["objective"]),
+                **{f"is_{k}": v for k, v in ins.items()},
+                **{f"oos_{k}": v for k, v in oos.items()},
+            }
+        )
+    return rows
+
+
+def holdout_markdown(spec: GridSpec, rows: list[dict]) -> str:
+    """`holdout_report` rows as a table: in-sample and out-of-sample statistics side by side."""
+    stats = ("total_return", "sharpe", "max_drawdown")
+    table = pd.DataFrame(
+        [
+            {
+                "rank": r["rank"],
+                **r["params"],
+                **{f"{w}_{k}": round(r[f"{w}_{k}"], 4) for w in ("is", "oos") for k in stats},
+            }
+            for r in rows
+        ]
+    )
+    h0, h1 = spec.holdout or (None, None)
+    head = f"in-sample (is) {spec.start}..{spec.end}, out-of-sample (oos) {h0}..{h1}\n\n"
+    return head + table.to_markdown(index=False)
+
+
 def combination_returns(data: Any, spec: GridSpec, params: list[dict[str, Any]]) -> pd.DataFrame:
     """Period returns (rows) of each parameter set (columns, in order) on the search's universe.
 
     A portfolio strategy runs once on the universe; a single-asset strategy on every symbol with the
     search's per-symbol cash, the portfolio being the sum of the symbols' equity (a symbol counts with
     its cash before its first bar and its last equity while it has none)."""
-    from quant_platform import backtest
-
-    strategy = backtest.get_strategy(spec.strategy)
-    cash = float(spec.settings.get("cash", 1_000_000.0))
-    columns = {}
-    for i, p in enumerate(params):
-        if strategy.universe == "multi":
-            equity = backtest.run(data, spec.strategy, p, **spec.settings).equity
-        else:
-            curves = {s: backtest.run(b, spec.strategy, p, **spec.settings).equity for s, b in data.items()}
-            equity = pd.concat(curves, axis=1).sort_index().ffill().fillna(cash).sum(axis=1)
-        columns[i] = equity.pct_change().iloc[1:]
+    columns = {i: combination_equity(data, spec, p).pct_change().iloc[1:] for i, p in enumerate(params)}
     return pd.DataFrame(columns)
 
 

@@ -237,3 +237,24 @@ def test_a_grid_on_noise_reports_overfitting_and_keeps_its_winner_inactive(defs,
     assert 0.0 <= overfit["pbo"] <= 1.0
     assert saved["action"] == "not activated" and saved["policy"] == "if-validated"
     assert warm.get_params("sma_cross").version == hand.version
+
+
+def test_holdout_shows_in_and_out_of_sample_side_by_side(defs, instance, warm, chdb_path):
+    req = grid.submit("sma_cross", GRID, universe="all", start="2024-03-01", end="2024-04-19",
+                      holdout="2024-04-22..2024-05-31", store=warm)  # fmt: skip
+    assert req.body["holdout"] == ["2024-04-22", "2024-05-31"]
+    result = launch(defs, instance, warm)
+    assert result.success
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    table = meta["holdout"].value
+    assert "out-of-sample (oos) 2024-04-22..2024-05-31" in table
+    assert "is_sharpe" in table and "oos_sharpe" in table and table.count("\n") == 2 + 1 + 10  # top 10
+    assert isinstance(meta["holdout_sharpe"].value, float)
+    ranked = results(chdb_path, req.id)
+    # parameters are chosen on the in-sample window only: the ranking equals a search without holdout
+    plain = grid.submit("sma_cross", GRID, universe="all", start="2024-03-01", end="2024-04-19",
+                        store=warm)  # fmt: skip
+    assert launch(defs, instance, warm).success
+    again = results(chdb_path, plain.id)
+    assert again["params"].tolist() == ranked["params"].tolist()
+    assert np.allclose(again["objective"], ranked["objective"], equal_nan=True)

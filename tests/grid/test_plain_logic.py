@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from quant_platform.conventions import EMBEDDED_TAG, GRID_REQUEST_TAG, GRID_TAG, STRATEGY_TAG
@@ -144,3 +145,32 @@ def test_overfitting_report_of_a_noise_grid():
     one = combination_returns(data, spec, [dict(ranked["params"].iloc[0])])
     assert one.shape == (499, 1)
     assert n_splits_for(499) == 16 and n_splits_for(30) == 6 and n_splits_for(7) is None
+
+
+def test_holdout_window_is_parsed_and_must_follow_the_search():
+    from quant_platform.grid.spec import GridSpecError
+
+    base = dict(start="2024-01-02", end="2024-03-29", universe="all")
+    spec = build_spec("sma_cross", {"fast": "5,10", "slow": "20"}, holdout="2024-04-01..2024-06-28", **base)
+    assert spec.holdout is not None and spec.body()["holdout"] == ["2024-04-01", "2024-06-28"]
+    assert type(spec).from_body(spec.body()) == spec
+    assert "holdout" not in build_spec("sma_cross", {"fast": "5"}, **base).body()
+    with pytest.raises(GridSpecError, match="must start after"):
+        build_spec("sma_cross", {"fast": "5"}, holdout="2024-03-01..2024-04-30", **base)
+    with pytest.raises(GridSpecError, match="START..END"):
+        build_spec("sma_cross", {"fast": "5"}, holdout="2024-04-01", **base)
+
+
+def test_window_stats_by_hand():
+    import pandas as pd
+
+    from quant_platform.grid.validation import window_stats
+
+    equity = pd.Series([100.0, 110.0, 99.0, 108.9, 119.79], index=pd.bdate_range("2024-01-01", periods=5))
+    # window 01-03..01-05 measured from 110 (the last value before it): returns -10 %, +10 %, +10 %
+    out = window_stats(equity, "2024-01-03", "2024-01-05", periods_per_year=1.0)
+    assert out["total_return"] == pytest.approx(119.79 / 110 - 1)
+    r = np.array([-0.1, 0.1, 0.1])
+    assert out["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1))
+    assert out["max_drawdown"] == pytest.approx(-0.1) and out["bars"] == 3
+    assert window_stats(equity, "2025-01-01", "2025-02-01")["bars"] == 0

@@ -43,7 +43,7 @@ from quant_platform.grid import evaluate as ev
 from quant_platform.grid import progress
 from quant_platform.grid.runs import request_id_from
 from quant_platform.grid.spec import GridSpec, GridSpecError
-from quant_platform.grid.validation import overfitting_report
+from quant_platform.grid.validation import holdout_markdown, holdout_report, overfitting_report
 from quant_platform.grid.winner import DEFLATED_SHARPE_GATE, activate_winner, decide, save_inactive
 from quant_platform.resources.clickhouse import ClickHouseResource
 from quant_platform.resources.hot import HotCacheResource
@@ -142,7 +142,7 @@ def _final(message: str) -> dg.Failure:
 
 @dg.op(
     ins={"klines_daily": dg.In(dg.Nothing)},
-    out={"work": dg.Out(), "data": dg.Out(), "batches": dg.DynamicOut()},
+    out={"work": dg.Out(), "data": dg.Out(), "holdout_data": dg.Out(), "batches": dg.DynamicOut()},
     retry_policy=STORE_RETRY,
     pool=COLD_POOL,
     tags={"kind": "clickhouse"},
@@ -168,6 +168,7 @@ def grid_load_klines(
         _publish(hot, rid, {"type": "finished", "status": "cancelled", "progress": request.progress})
         yield dg.Output(_empty_work(request, "cancelled"), "work")
         yield dg.Output({}, "data")
+        yield dg.Output({}, "holdout_data")
         return
     if request.status is not Status.RUNNING:
         raise _final(
@@ -204,6 +205,15 @@ def grid_load_klines(
         data = ev.universe(klines)
     except ValueError as exc:  # e.g. NaN prices: bad data, not a transient error
         raise _final(f"klines_daily between {spec.start} and {spec.end} are unusable: {exc}") from None
+    full: dict = {}
+    if spec.holdout is not None:  # in-sample + holdout, read now: batches never see the holdout
+        with clickhouse.open() as cold:
+            both = cold.read_table("klines_daily", spec.start, spec.holdout[1], symbols=usable,
+                                   columns=KLINE_COLUMNS)  # fmt: skip
+        try:
+            full = ev.universe(both)
+        except ValueError as exc:
+            raise _final(f"klines_daily up to the holdout's end are unusable: {exc}") from None
     plan = ev.plan_batches(spec, symbols=len(usable))
     deadline = time.time() + spec.time_budget if spec.time_budget is not None else None
     work = Work(
@@ -235,6 +245,7 @@ def grid_load_klines(
     )
     yield dg.Output(work, "work", metadata={"combinations": plan.planned, "symbols": len(usable)})
     yield dg.Output(data, "data", metadata={"symbols": len(data), "klines": len(klines)})
+    yield dg.Output(full, "holdout_data", metadata={"symbols": len(full)})
     for batch in plan.batches:
         yield dg.DynamicOutput(batch, mapping_key=batch.key, output_name="batches")
 
@@ -385,6 +396,7 @@ def grid_write_results(
     context: dg.OpExecutionContext,
     work: Work,
     data: dict,
+    holdout_data: dict,
     results: list[BatchResult],
     clickhouse: ClickHouseResource,
     warehouse: WarehouseResource,
@@ -416,6 +428,7 @@ def grid_write_results(
     except (ValueError, ArithmeticError) as exc:
         context.log.warning(f"grid request {rid}: overfitting statistics failed: {exc}")
         overfit = {"n_trials": len(ranked), "pbo": None, "deflated_sharpe": None, "note": str(exc)[:300]}
+    holdout = holdout_report(holdout_data, spec, ranked) if holdout_data else []
     png = ev.heatmap_png(ranked, spec, f"{spec.strategy} {spec.start}..{spec.end}: {spec.objective}")
     top = ev.markdown_table(ranked)
     t_rank = time.perf_counter()
@@ -434,7 +447,10 @@ def grid_write_results(
             stopped=stopped,
             objective=spec.objective,
             best=best_objective,
-            gates={"deflated_sharpe": (overfit["deflated_sharpe"], DEFLATED_SHARPE_GATE)},
+            gates={
+                "deflated_sharpe": (overfit["deflated_sharpe"], DEFLATED_SHARPE_GATE),
+                **({"holdout_sharpe": (holdout[0]["oos_sharpe"], 0.0)} if holdout else {}),
+            },
         )
         if best_params is None or best_objective is None:
             saved = {"action": "none: no combination has a finite objective", "reason": reason}
@@ -463,6 +479,7 @@ def grid_write_results(
             "objective": spec.objective,
             "activation": saved,
             "overfitting": overfit,
+            "holdout": holdout,
         },
     )
     seconds = {
@@ -500,6 +517,9 @@ def grid_write_results(
         "seconds": dg.MetadataValue.json(seconds),
         "table": f"{GRID_RESULTS.name} (request_id = '{rid}')",
     }
+    if holdout:
+        metadata["holdout"] = dg.MetadataValue.md(holdout_markdown(spec, holdout))
+        metadata["holdout_sharpe"] = float(holdout[0]["oos_sharpe"])
     if work.missing_symbols:
         metadata["missing_symbols"] = dg.MetadataValue.json(work.missing_symbols)
     if png is not None:
@@ -519,6 +539,7 @@ def grid_write_results(
             "stopped": stopped,
             "activation": saved,
             "overfitting": overfit,
+            "holdout": holdout,
         },
         metadata=metadata,
     )
