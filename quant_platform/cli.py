@@ -444,7 +444,9 @@ def backtest_run(
     symbols: str = typer.Option(..., help="Comma-separated symbols, e.g. 600000.SH,600001.SH"),
     start: str = typer.Option(..., help="First trading day, YYYY-MM-DD"),
     end: str = typer.Option(..., help="Last trading day, YYYY-MM-DD"),
-    frequency: str = typer.Option("1d", help="Bar frequency (1d)"),
+    frequency: str = typer.Option(
+        "1d", help="Bar frequency: 1d (klines_daily), 5m or 15m (bars_5m, bars_15m)"
+    ),
     cash: float = typer.Option(1_000_000.0, min=1.0, help="Starting cash of the whole run"),
 ) -> None:
     """Backtest one strategy on klines and record the run: its record in the warm tier, equity and
@@ -452,13 +454,12 @@ def backtest_run(
     import uuid
 
     from quant_platform import backtest
-    from quant_platform.assets.backtests import BacktestRunsConfig, record_run, resolve_params
+    from quant_platform.assets.backtests import BacktestRunsConfig, bars_table, record_run, resolve_params
     from quant_platform.client import validate_range, validate_symbols
     from quant_platform.storage.cold import ColdStore
     from quant_platform.storage.warm import WarmStore
 
-    if frequency != "1d":
-        raise ValueError(f"--frequency {frequency!r} is not supported yet; backtests run on 1d klines")
+    table = bars_table(frequency)
     codes = validate_symbols([c.strip() for c in symbols.split(",") if c.strip()])
     s, e = validate_range(start, end)
     params = _param_values(param)
@@ -470,14 +471,14 @@ def backtest_run(
         params = backtest.validate_params(strategy, params)
         with ColdStore(env.clickhouse_dsn) as cold:
             cold.ensure_schema()
-            klines = cold.read_table("klines_daily", s, e, symbols=codes)
+            klines = cold.read_table(table, s, e, symbols=codes)
         if klines.empty:
             raise ValueError(
-                f"no klines_daily for {', '.join(codes[:5])} between {s} and {e}: "
+                f"no {table} for {', '.join(codes[:5])} between {s} and {e}: "
                 "materialize the market data first (quant-platform run)"
             )
         missing = sorted(set(codes) - set(klines["symbol"]))
-        cfg = BacktestRunsConfig(strategy=strategy, symbols=codes, cash=cash).model_copy(
+        cfg = BacktestRunsConfig(strategy=strategy, symbols=codes, cash=cash, frequency=frequency).model_copy(
             update={"params": params}
         )
         run_id = f"cli-{uuid.uuid4().hex[:12]}"

@@ -97,7 +97,7 @@ def test_backtest_run_rejects_bad_input_in_one_line(qp_home):
     for extra, message in [
         (["--param", "fast"], "name=value"),
         (["--param", "fast=abc"], "not a number"),
-        (["--frequency", "5m"], "not supported"),
+        (["--frequency", "1h"], "frequency must be one of"),
         (["--param", "fast=30", "--param", "slow=10"], "slow"),
     ]:
         result = CliRunner().invoke(app, base + extra)
@@ -105,3 +105,44 @@ def test_backtest_run_rejects_bad_input_in_one_line(qp_home):
         assert message in result.output and "Traceback" not in result.output
     result = CliRunner().invoke(app, [*base[:2], "--strategy", "nope", *base[4:]])  # unknown strategy
     assert result.exit_code == 2 and "nope" in result.output
+
+
+@pytest.fixture
+def bars(qp_home, chdb_dsn):
+    from quant_platform.definitions import ASSETS
+
+    resources = {
+        "clickhouse": ClickHouseResource(dsn=chdb_dsn),
+        "market": SyntheticMarketResource(n_symbols=2, snapshot_seconds=60),
+        "warehouse": WarehouseResource(url=f"sqlite:///{qp_home}/warehouse.sqlite"),
+        "hot": HotCacheResource(),
+    }
+    daily = [a for a in ASSETS if a.partitions_def is not None]
+    tags = {ASSET_PARTITION_RANGE_START_TAG: "2024-07-01", ASSET_PARTITION_RANGE_END_TAG: "2024-07-05"}
+    selection = ["raw_quotes", "bars_1m", "bars_5m", "bars_15m"]
+    assert dg.materialize(daily, resources=resources, tags=tags, selection=selection).success
+    with ColdStore(chdb_dsn) as cold:
+        return cold.read_table("bars_5m", "2024-07-01", "2024-07-05")
+
+
+def test_an_intraday_backtest_runs_on_5_minute_bars(bars, qp_home, chdb_dsn):
+    from quant_platform import backtest
+
+    symbol = str(bars["symbol"].iloc[0])
+    args = ["backtest", "run", "--strategy", "sma_cross", "--param", "fast=3", "--param", "slow=12",
+            "--symbols", symbol, "--start", "2024-07-01", "--end", "2024-07-05",
+            "--frequency", "5m"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    run = WarmStore(f"sqlite:///{qp_home}/warehouse.sqlite").get_run(_run_id(result.output))
+    one = bars[bars["symbol"] == symbol]
+    per_day = one.groupby("trade_date").size().median()
+    assert run.stats["frequency"] == "5m" and run.stats["periods_per_year"] == 252 * per_day
+    assert run.stats["bars"] == len(one) > 5 * 40  # every 5-minute bar, not one per day
+    expected = backtest.run(one, "sma_cross", {"fast": 3, "slow": 12}, cash=1_000_000.0,
+                            commission=0.00025, min_commission=5.0, stamp_duty=0.0005, lot_size=100.0,
+                            t_plus_1=True, price_limit=False, periods_per_year=252 * per_day,
+                            direction="long_only")  # fmt: skip
+    assert run.result_hash is not None and run.stats["total_return"] == pytest.approx(
+        expected.stats["total_return"], abs=1e-12
+    )

@@ -41,31 +41,55 @@ class BacktestRunsConfig(dg.Config):
     t_plus_1: bool = True
     price_limit: bool = True  # use klines' limit_up / limit_down
     direction: str = "long_only"
+    frequency: str = "1d"  # 1d: klines_daily; 5m / 15m: bars_5m / bars_15m (no price limits)
+
+
+FREQUENCY_TABLES = {"1d": "klines_daily", "5m": "bars_5m", "15m": "bars_15m"}
+TRADING_DAYS_PER_YEAR = 252.0
+
+
+def bars_table(frequency: str) -> str:
+    """The cold table a backtest of `frequency` reads; ValueError for an unknown frequency."""
+    if frequency not in FREQUENCY_TABLES:
+        raise ValueError(f"frequency must be one of {sorted(FREQUENCY_TABLES)}, got {frequency!r}")
+    return FREQUENCY_TABLES[frequency]
+
+
+def periods_per_year(bars: pd.DataFrame) -> float:
+    """252 trading days times the median number of bars a symbol has per trading day (1 for klines,
+    48 for 5-minute A-share bars): annualisation follows the frequency and the exchange's sessions."""
+    if "ts" not in bars.columns or bars.empty:
+        return TRADING_DAYS_PER_YEAR
+    per_day = bars.groupby(["symbol", "trade_date"]).size()
+    return TRADING_DAYS_PER_YEAR * float(max(1.0, per_day.median()))
 
 
 def data_version(klines: pd.DataFrame) -> str:
-    """sha256 of the klines a run read: same data, same version, whatever the row order."""
-    cols = ["symbol", "trade_date", "open", "high", "low", "close", "volume"]
-    frame = klines[cols].sort_values(["symbol", "trade_date"]).reset_index(drop=True)
+    """sha256 of the klines (or bars) a run read: same data, same version, whatever the row order."""
+    time = ["trade_date", "ts"] if "ts" in klines.columns else ["trade_date"]
+    cols = ["symbol", *time, "open", "high", "low", "close", "volume"]
+    frame = klines[cols].sort_values(["symbol", time[-1]]).reset_index(drop=True)
     return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).values.tobytes()).hexdigest()
 
 
 def _ohlcv(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.set_index(pd.DatetimeIndex(frame["trade_date"]))[
-        ["open", "high", "low", "close", "volume", "limit_up", "limit_down"]
-    ]
+    time = "ts" if "ts" in frame.columns else "trade_date"  # intraday bars: the bar's own timestamp
+    cols = [c for c in ("open", "high", "low", "close", "volume", "limit_up", "limit_down") if c in frame]
+    out = frame.set_index(pd.DatetimeIndex(frame[time]))[cols]
     return out.rename(columns={c: c.capitalize() for c in ["open", "high", "low", "close", "volume"]})
 
 
-def _settings(cfg: BacktestRunsConfig, cash: float) -> dict[str, Any]:
+def _settings(cfg: BacktestRunsConfig, cash: float, bars: pd.DataFrame) -> dict[str, Any]:
+    intraday = "ts" in bars.columns
     return dict(
+        periods_per_year=periods_per_year(bars),
         cash=cash,
         commission=cfg.commission,
         min_commission=cfg.min_commission,
         stamp_duty=cfg.stamp_duty,
         lot_size=cfg.lot_size,
         t_plus_1=cfg.t_plus_1,
-        price_limit=cfg.price_limit,
+        price_limit=cfg.price_limit and not intraday,  # bars carry no limit prices
         direction=cfg.direction,
     )
 
@@ -95,7 +119,7 @@ def run_universe(klines: pd.DataFrame, cfg: BacktestRunsConfig) -> dict[str, Any
     warning = spec.window_warning(params, bars)
     warnings = [warning] if warning else []
     if spec.universe == "multi":
-        settings = _settings(cfg, cfg.cash)
+        settings = _settings(cfg, cfg.cash, klines)
         res = backtest.run(frames, cfg.strategy, params, **settings)
         equity = res.equity
         trades = res.trades
@@ -106,7 +130,7 @@ def run_universe(klines: pd.DataFrame, cfg: BacktestRunsConfig) -> dict[str, Any
         digest = res.result_hash
         extra = {"portfolio": True, "sharpe": float(res.stats["sharpe"])}
     else:
-        settings = _settings(cfg, cfg.cash / len(symbols))
+        settings = _settings(cfg, cfg.cash / len(symbols), klines)
         results = {sym: backtest.run(f, cfg.strategy, params, **settings) for sym, f in frames.items()}
         equity = portfolio_equity({s: r.equity for s, r in results.items()}, settings["cash"])
         per_symbol = pd.DataFrame({s: r.stats for s, r in results.items()}).T
@@ -121,6 +145,8 @@ def run_universe(klines: pd.DataFrame, cfg: BacktestRunsConfig) -> dict[str, Any
     total = {
         "symbols": len(symbols),
         "bars": bars,
+        "frequency": cfg.frequency,
+        "periods_per_year": settings["periods_per_year"],
         "total_return": float(equity.iloc[-1] / cfg.cash - 1.0),
         "max_drawdown": float(drawdown(equity).min()),
         "num_trades": num_trades,
@@ -288,6 +314,7 @@ def backtest_runs(
         with warehouse.open() as warm:
             params, source = resolve_params(warm, config.strategy, config.params)
         params = backtest.validate_params(config.strategy, params)
+        table = bars_table(config.frequency)
     except ValueError as exc:
         raise dg.Failure(f"invalid backtest configuration: {exc}", allow_retries=False) from exc
     config = config.model_copy(update={"params": params})
@@ -299,7 +326,9 @@ def backtest_runs(
                 allow_retries=False,
             )
         start, end = window["trade_date"].min(), window["trade_date"].max()
-        klines = cold.read_table("klines_daily", start, end, symbols=config.symbols or None)
+        klines = cold.read_table(table, start, end, symbols=config.symbols or None)
+        if klines.empty:
+            raise dg.Failure(f"no {table} between {start.date()} and {end.date()}", allow_retries=False)
     version = data_version(klines)
     with warehouse.open() as warm:
         out = record_run(
