@@ -13,6 +13,10 @@ the same numbers). Strategies are registered names (``sma_cross``, ``ema_cross``
 ``fn(bars, params) -> signals``; register your own with `register_strategy`. Settings (fills,
 sizing, fees, A-share T+1 and price limits) are described in `BacktestSettings` and, with every
 formula, in docs/backtest.md.
+
+How likely a winner is to be luck: `deflated_sharpe(returns, n_trials, trials_sharpe_std=None)` (a
+probability in [0, 1]) and `probability_of_overfitting(returns_table, n_splits=16)` (CSCV, columns =
+combinations, rows = periods); see docs/backtest.md.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from quant_platform.core.backtest import (
 )
 from quant_platform.core.backtest import grid as _grid
 from quant_platform.core.backtest import run as _run
+from quant_platform.core.backtest.overfitting import deflated_sharpe, probability_of_overfitting
 
 __all__ = [
     "PORTFOLIO_SYMBOL",
@@ -50,9 +55,11 @@ __all__ = [
     "Panel",
     "Param",
     "StrategySpec",
+    "deflated_sharpe",
     "expand_grid",
     "get_strategy",
     "grid",
+    "probability_of_overfitting",
     "register_strategy",
     "run",
     "strategies",

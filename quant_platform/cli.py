@@ -453,8 +453,113 @@ def _trading_commands() -> None:
 
 _trading_commands()
 
-backtest_app = typer.Typer(help="Backtest runs: inspect and export.", no_args_is_help=True)
+backtest_app = typer.Typer(help="Backtest runs: run, inspect and export.", no_args_is_help=True)
 app.add_typer(backtest_app, name="backtest")
+
+
+def _param_values(items: list[str]) -> dict | None:
+    """``["fast=5", "slow=20"]`` -> {"fast": 5, "slow": 20} (JSON values); no items -> None."""
+    import json
+
+    if not items:
+        return None
+    out: dict = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip() or not raw.strip():
+            raise ValueError(f"--param must look like name=value, got {item!r}")
+        if name.strip() in out:
+            raise ValueError(f"parameter {name.strip()!r} is given more than once")
+        try:
+            out[name.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            raise ValueError(f"--param {name.strip()}: {raw!r} is not a number or true/false") from None
+    return out
+
+
+@backtest_app.command("run")
+def backtest_run(
+    strategy: str = typer.Option(..., help="Registered strategy, e.g. sma_cross or xs_momentum"),
+    param: list[str] = typer.Option(
+        [], "--param", "-p", help="name=value, repeat per parameter (default: the active version)"
+    ),
+    symbols: str = typer.Option(..., help="Comma-separated symbols, e.g. 600000.SH,600001.SH"),
+    start: str = typer.Option(..., help="First trading day, YYYY-MM-DD"),
+    end: str = typer.Option(..., help="Last trading day, YYYY-MM-DD"),
+    frequency: str = typer.Option(
+        "1d", help="Bar frequency: 1d (klines_daily), 5m or 15m (bars_5m, bars_15m)"
+    ),
+    cash: float = typer.Option(1_000_000.0, min=1.0, help="Starting cash of the whole run"),
+) -> None:
+    """Backtest one strategy on klines and record the run: its record in the warm tier, equity and
+    trades in the cold tier (see `backtest list`, `backtest export`)."""
+    import uuid
+
+    from quant_platform import backtest
+    from quant_platform.assets.backtests import BacktestRunsConfig, bars_table, record_run, resolve_params
+    from quant_platform.client import validate_range, validate_symbols
+    from quant_platform.storage.cold import ColdStore
+    from quant_platform.storage.warm import WarmStore
+
+    table = bars_table(frequency)
+    codes = validate_symbols([c.strip() for c in symbols.split(",") if c.strip()])
+    s, e = validate_range(start, end)
+    params = _param_values(param)
+    env = StoreSettings.from_env()
+    warm = WarmStore(env.warehouse_url)
+    try:
+        warm.migrate()
+        params, source = resolve_params(warm, strategy, params)
+        params = backtest.validate_params(strategy, params)
+        with ColdStore(env.clickhouse_dsn) as cold:
+            cold.ensure_schema()
+            klines = cold.read_table(table, s, e, symbols=codes)
+        if klines.empty:
+            raise ValueError(
+                f"no {table} for {', '.join(codes[:5])} between {s} and {e}: "
+                "materialize the market data first (quant-platform run)"
+            )
+        missing = sorted(set(codes) - set(klines["symbol"]))
+        cfg = BacktestRunsConfig(strategy=strategy, symbols=codes, cash=cash, frequency=frequency).model_copy(
+            update={"params": params}
+        )
+        run_id = f"cli-{uuid.uuid4().hex[:12]}"
+        first, last = klines["trade_date"].min(), klines["trade_date"].max()
+
+        def open_cold():
+            store = ColdStore(env.clickhouse_dsn)
+            store.connect()
+            return store
+
+        out = record_run(warm, open_cold, klines, cfg, run_id, window=(first, last), params_source=source)
+    finally:
+        warm.close()
+    st = out["stats"]
+    table = Table(show_header=False, title=f"backtest run {run_id}")
+    rows = [
+        ("strategy", f"{strategy} {params} ({source})"),
+        ("window", f"{pd_date(first)} .. {pd_date(last)}, {st['bars']} bars, {st['symbols']} symbol(s)"),
+        ("total return", f"{st['total_return']:.2%}"),
+        ("max drawdown", f"{st['max_drawdown']:.2%}"),
+        ("sharpe", f"{st.get('sharpe', st['mean_sharpe']):.3f}"),
+        ("trades", str(st["num_trades"])),
+        ("final equity", f"{st['final_equity']:,.2f}"),
+        ("commissions", f"{st['commissions']:,.2f}"),
+    ]
+    if missing:
+        rows.append(("missing symbols", ", ".join(missing[:10])))
+    for k, v in rows:
+        table.add_row(k, v)
+    console.print(table)
+    for warning in st["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)
+    console.print(f"run id: {run_id}")
+
+
+def pd_date(value) -> str:
+    import pandas as pd
+
+    return str(pd.Timestamp(value).date())
 
 
 @backtest_app.command("export")
@@ -471,9 +576,14 @@ def backtest_export(
         raise typer.Exit(2)
     with Client() as qp:
         df = qp.equity(run_id) if what == "equity" else qp.backtest_trades(run_id)
-    if df.empty:
-        console.print(f"[red]error:[/red] no {what} for run {run_id!r}")
-        raise typer.Exit(1)
+        if df.empty:  # an unknown run is an error; a run without trades is a CSV with its header
+            from quant_platform.storage.warm import NotFound
+
+            try:
+                qp.warm.get_run(run_id)
+            except NotFound as exc:
+                console.print(f"[red]error:[/red] no {what} for run {run_id!r}: {exc}")
+                raise typer.Exit(1) from None
     if out:
         df.to_csv(out, index=False)
         console.print(f"wrote {len(df)} rows to {out}")

@@ -75,6 +75,16 @@ class RunsCreate(Strict):
     )
     objective: str | None = Field(default=None, max_length=32, description="grid only (default sharpe)")
     max_evals: int | None = Field(default=None, ge=1, le=1_000_000, description="grid only")
+    activate: Literal["if-validated", "best", "never"] | None = Field(
+        default=None,
+        description="grid only: whether the winner becomes the active parameter version "
+        "(default if-validated: every planned combination evaluated and a positive objective)",
+    )
+    holdout: str | None = Field(
+        default=None,
+        max_length=32,
+        description="grid only: out-of-sample window START..END after the backtest's window",
+    )
 
 
 class RunsCreated(BaseModel):

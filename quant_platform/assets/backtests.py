@@ -7,9 +7,11 @@ shows a stats table, an equity + drawdown plot and a trades preview.
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from quant_platform import __version__
@@ -27,7 +29,8 @@ class BacktestRunsConfig(dg.Config):
     """Which strategy, on which data, with which market rules (A-share defaults)."""
 
     strategy: str = "sma_cross"
-    params: dict[str, float] = {"fast": 5, "slow": 20}
+    # None: the strategy's active parameter version (warm tier), else its registered defaults
+    params: dict[str, float] | None = None
     lookback_days: int = 250
     symbols: list[str] = []  # empty: every symbol with klines in the window
     cash: float = 1_000_000.0  # split equally between the symbols
@@ -38,69 +41,210 @@ class BacktestRunsConfig(dg.Config):
     t_plus_1: bool = True
     price_limit: bool = True  # use klines' limit_up / limit_down
     direction: str = "long_only"
+    frequency: str = "1d"  # 1d: klines_daily; 5m / 15m: bars_5m / bars_15m (no price limits)
+
+
+FREQUENCY_TABLES = {"1d": "klines_daily", "5m": "bars_5m", "15m": "bars_15m"}
+TRADING_DAYS_PER_YEAR = 252.0
+
+
+def bars_table(frequency: str) -> str:
+    """The cold table a backtest of `frequency` reads; ValueError for an unknown frequency."""
+    if frequency not in FREQUENCY_TABLES:
+        raise ValueError(f"frequency must be one of {sorted(FREQUENCY_TABLES)}, got {frequency!r}")
+    return FREQUENCY_TABLES[frequency]
+
+
+def periods_per_year(bars: pd.DataFrame) -> float:
+    """252 trading days times the median number of bars a symbol has per trading day (1 for klines,
+    48 for 5-minute A-share bars): annualisation follows the frequency and the exchange's sessions."""
+    if "ts" not in bars.columns or bars.empty:
+        return TRADING_DAYS_PER_YEAR
+    per_day = bars.groupby(["symbol", "trade_date"]).size()
+    return TRADING_DAYS_PER_YEAR * float(max(1.0, per_day.median()))
 
 
 def data_version(klines: pd.DataFrame) -> str:
-    """sha256 of the klines a run read: same data, same version, whatever the row order."""
-    cols = ["symbol", "trade_date", "open", "high", "low", "close", "volume"]
-    frame = klines[cols].sort_values(["symbol", "trade_date"]).reset_index(drop=True)
+    """sha256 of the klines (or bars) a run read: same data, same version, whatever the row order."""
+    time = ["trade_date", "ts"] if "ts" in klines.columns else ["trade_date"]
+    cols = ["symbol", *time, "open", "high", "low", "close", "volume"]
+    frame = klines[cols].sort_values(["symbol", time[-1]]).reset_index(drop=True)
     return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).values.tobytes()).hexdigest()
 
 
 def _ohlcv(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.set_index(pd.DatetimeIndex(frame["trade_date"]))[
-        ["open", "high", "low", "close", "volume", "limit_up", "limit_down"]
-    ]
+    time = "ts" if "ts" in frame.columns else "trade_date"  # intraday bars: the bar's own timestamp
+    cols = [c for c in ("open", "high", "low", "close", "volume", "limit_up", "limit_down") if c in frame]
+    out = frame.set_index(pd.DatetimeIndex(frame[time]))[cols]
     return out.rename(columns={c: c.capitalize() for c in ["open", "high", "low", "close", "volume"]})
 
 
-def run_universe(klines: pd.DataFrame, cfg: BacktestRunsConfig) -> dict[str, Any]:
-    """Backtest every symbol with an equal share of the cash; return per-symbol results and the total."""
-    from quant_platform import backtest  # numba compiles on first use: keep code-location loads light
-
-    symbols = sorted(klines["symbol"].unique())
-    if not symbols:
-        raise ValueError("no klines in the backtest window: materialize klines_daily first")
-    settings = dict(
-        cash=cfg.cash / len(symbols),
+def _settings(cfg: BacktestRunsConfig, cash: float, bars: pd.DataFrame) -> dict[str, Any]:
+    intraday = "ts" in bars.columns
+    return dict(
+        periods_per_year=periods_per_year(bars),
+        cash=cash,
         commission=cfg.commission,
         min_commission=cfg.min_commission,
         stamp_duty=cfg.stamp_duty,
         lot_size=cfg.lot_size,
         t_plus_1=cfg.t_plus_1,
-        price_limit=cfg.price_limit,
+        price_limit=cfg.price_limit and not intraday,  # bars carry no limit prices
         direction=cfg.direction,
     )
+
+
+def portfolio_equity(curves: dict[str, pd.Series], cash_each: float) -> pd.Series:
+    """Sum of per-symbol equity curves on the union of their timestamps.
+
+    A symbol without a bar (suspended) counts with its last equity, or with its untouched cash before
+    its first bar, so the total never dips because a symbol is missing on a day."""
+    frame = pd.concat(curves, axis=1).sort_index()
+    return frame.ffill().fillna(cash_each).sum(axis=1).rename("equity")
+
+
+def run_universe(klines: pd.DataFrame, cfg: BacktestRunsConfig) -> dict[str, Any]:
+    """Backtest the universe: a portfolio strategy (``universe="multi"``) once on the whole universe
+    with all the cash, exactly as `backtest.run` on the long frame; a single-asset strategy on every
+    symbol with an equal share of the cash. Returns the results, the total and any warnings."""
+    from quant_platform import backtest  # numba compiles on first use: keep code-location loads light
+
+    symbols = sorted(klines["symbol"].unique())
+    if not symbols:
+        raise ValueError("no klines in the backtest window: materialize klines_daily first")
+    spec = backtest.get_strategy(cfg.strategy)
     params = backtest.validate_params(cfg.strategy, cfg.params)
-    results = {
-        sym: backtest.run(_ohlcv(frame), cfg.strategy, params, **settings)
-        for sym, frame in klines.groupby("symbol", sort=True)
-    }
-    equity = pd.concat({s: r.equity for s, r in results.items()}, axis=1).ffill().sum(axis=1)
-    per_symbol = pd.DataFrame({s: r.stats for s, r in results.items()}).T
-    trades = [r.trades.assign(symbol=s) for s, r in results.items() if len(r.trades)]
+    frames = {sym: _ohlcv(frame) for sym, frame in klines.groupby("symbol", sort=True)}
+    bars = max(len(f) for f in frames.values())
+    warning = spec.window_warning(params, bars)
+    warnings = [warning] if warning else []
+    if spec.universe == "multi":
+        settings = _settings(cfg, cfg.cash, klines)
+        res = backtest.run(frames, cfg.strategy, params, **settings)
+        equity = res.equity
+        trades = res.trades
+        per_symbol = _per_symbol_trades(trades, symbols)
+        results: dict[str, Any] = {}
+        num_trades, commissions = int(res.stats["num_trades"]), float(res.stats["commissions"])
+        mean_sharpe, median_return = float(res.stats["sharpe"]), float(res.stats["total_return"])
+        digest = res.result_hash
+        extra = {"portfolio": True, "sharpe": float(res.stats["sharpe"])}
+    else:
+        settings = _settings(cfg, cfg.cash / len(symbols), klines)
+        results = {sym: backtest.run(f, cfg.strategy, params, **settings) for sym, f in frames.items()}
+        equity = portfolio_equity({s: r.equity for s, r in results.items()}, settings["cash"])
+        per_symbol = pd.DataFrame({s: r.stats for s, r in results.items()}).T
+        parts = [r.trades.assign(symbol=s) for s, r in results.items() if len(r.trades)]
+        trades = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        num_trades = int(per_symbol["num_trades"].sum())
+        commissions = float(per_symbol["commissions"].astype(float).sum())
+        mean_sharpe = float(per_symbol["sharpe"].astype(float).mean())
+        median_return = float(per_symbol["total_return"].astype(float).median())
+        digest = hashlib.sha256("".join(results[s].result_hash for s in symbols).encode()).hexdigest()
+        extra = {"portfolio": False}
     total = {
         "symbols": len(symbols),
+        "bars": bars,
+        "frequency": cfg.frequency,
+        "periods_per_year": settings["periods_per_year"],
         "total_return": float(equity.iloc[-1] / cfg.cash - 1.0),
         "max_drawdown": float(drawdown(equity).min()),
-        "num_trades": int(per_symbol["num_trades"].sum()),
-        "mean_sharpe": float(per_symbol["sharpe"].astype(float).mean()),
-        "median_total_return": float(per_symbol["total_return"].astype(float).median()),
+        "num_trades": num_trades,
+        "mean_sharpe": mean_sharpe,
+        "median_total_return": median_return,
         "final_equity": float(equity.iloc[-1]),
-        "commissions": float(per_symbol["commissions"].astype(float).sum()),
+        "commissions": commissions,
         "open_positions_marked_to_close": True,
+        **extra,
+        "warnings": warnings,
     }
-    digest = hashlib.sha256("".join(results[s].result_hash for s in symbols).encode()).hexdigest()
     return {
         "params": params,
         "settings": settings,
         "per_symbol": per_symbol,
         "equity": equity,
         "results": results,
-        "trades": pd.concat(trades, ignore_index=True) if trades else pd.DataFrame(),
+        "trades": trades,
         "stats": total,
         "result_hash": digest,
+        "warnings": warnings,
     }
+
+
+def _per_symbol_trades(trades: pd.DataFrame, symbols: list[str]) -> pd.DataFrame:
+    """A portfolio run's per-symbol view: closed trades, their pnl and win rate."""
+    closed = trades[~trades["is_open"]] if len(trades) else trades
+    rows = {}
+    for sym in symbols:
+        t = closed[closed["symbol"] == sym] if len(closed) else closed
+        n = len(t)
+        rows[sym] = {
+            "total_return": np.nan,
+            "sharpe": np.nan,
+            "max_drawdown": np.nan,
+            "num_trades": n,
+            "win_rate": float((t["pnl"] > 0).mean()) if n else np.nan,
+            "pnl": float(t["pnl"].sum()) if n else 0.0,
+        }
+    return pd.DataFrame(rows).T
+
+
+def record_run(
+    warm: Any,
+    open_cold: Callable[[], Any],
+    klines: pd.DataFrame,
+    cfg: BacktestRunsConfig,
+    run_id: str,
+    *,
+    window: tuple[Any, Any],
+    params_source: str,
+) -> dict[str, Any]:
+    """Run `cfg` on `klines` as one recorded run: the record in the warm tier (running -> succeeded
+    with its stats, or failed with the reason), equity and trades in the cold tier (`open_cold()`
+    opens it). Returns `run_universe`'s output. Used by `backtest_runs` and `backtest run`."""
+    start, end = (pd.Timestamp(w) for w in window)
+    warm.create_strategy(cfg.strategy, exist_ok=True)
+    warm.create_run(
+        cfg.strategy,
+        dict(cfg.params or {}),
+        run_id=run_id,
+        data_version=data_version(klines),
+        code_version=__version__,
+    )
+    warm.start_run(run_id)
+    try:
+        out = run_universe(klines, cfg)
+        with open_cold() as cold:
+            cold.append(BACKTEST_EQUITY, _equity_rows(run_id, out))
+            cold.append(BACKTEST_TRADES, _trade_rows(run_id, out["trades"]))
+    except Exception as exc:
+        warm.fail_run(run_id, f"{type(exc).__name__}: {exc}")
+        with open_cold() as cold:
+            cold.delete_run(run_id)
+        raise
+    stats = {
+        **out["stats"],
+        "window": [str(start.date()), str(end.date())],
+        "params_source": params_source,
+    }
+    warm.finish_run(run_id, stats=stats, result_hash=out["result_hash"])
+    return out
+
+
+def resolve_params(warm: Any, strategy: str, params: dict[str, Any] | None) -> tuple[dict[str, Any], str]:
+    """The parameters a run uses and where they come from: the config's, else the strategy's active
+    parameter version, else its registered defaults."""
+    from quant_platform.storage.warm import NotFound
+
+    if params is not None:
+        return dict(params), "config"
+    try:
+        active = warm.get_params(strategy)
+    except NotFound:
+        from quant_platform import backtest
+
+        return backtest.get_strategy(strategy).defaults(), "defaults"
+    return dict(active.params), f"active version {active.version}"
 
 
 def _utc(index) -> pd.DatetimeIndex:
@@ -167,9 +311,13 @@ def backtest_runs(
     try:  # a bad strategy or parameter is not transient: fail at once, without retries
         from quant_platform import backtest
 
-        backtest.validate_params(config.strategy, config.params)
+        with warehouse.open() as warm:
+            params, source = resolve_params(warm, config.strategy, config.params)
+        params = backtest.validate_params(config.strategy, params)
+        table = bars_table(config.frequency)
     except ValueError as exc:
         raise dg.Failure(f"invalid backtest configuration: {exc}", allow_retries=False) from exc
+    config = config.model_copy(update={"params": params})
     with clickhouse.open() as cold:
         window = cold.kline_days(config.lookback_days)
         if window.empty:
@@ -178,37 +326,25 @@ def backtest_runs(
                 allow_retries=False,
             )
         start, end = window["trade_date"].min(), window["trade_date"].max()
-        klines = cold.read_table("klines_daily", start, end, symbols=config.symbols or None)
+        klines = cold.read_table(table, start, end, symbols=config.symbols or None)
+        if klines.empty:
+            raise dg.Failure(f"no {table} between {start.date()} and {end.date()}", allow_retries=False)
     version = data_version(klines)
     with warehouse.open() as warm:
-        warm.create_strategy(config.strategy, exist_ok=True)
-        warm.create_run(
-            config.strategy,
-            dict(config.params),
-            run_id=run_id,
-            data_version=version,
-            code_version=__version__,
-        )
-        warm.start_run(run_id)
-        try:
-            out = run_universe(klines, config)
-            with clickhouse.open() as cold:
-                cold.append(BACKTEST_EQUITY, _equity_rows(run_id, out))
-                cold.append(BACKTEST_TRADES, _trade_rows(run_id, out["trades"]))
-        except Exception as exc:
-            warm.fail_run(run_id, f"{type(exc).__name__}: {exc}")
-            with clickhouse.open() as cold:
-                cold.delete_run(run_id)
-            raise
-        warm.finish_run(
-            run_id,
-            stats={**out["stats"], "window": [str(start.date()), str(end.date())]},
-            result_hash=out["result_hash"],
+        out = record_run(
+            warm, clickhouse.open, klines, config, run_id, window=(start, end), params_source=source
         )
     per_symbol = out["per_symbol"][["total_return", "sharpe", "max_drawdown", "num_trades", "win_rate"]]
     png = equity_drawdown_png(out["equity"], f"{config.strategy} {json.dumps(out['params'])}")
+    warned: dict[str, Any] = {}
+    for warning in out["warnings"]:
+        context.log.warning(f"backtest run {run_id}: {warning}")
+    if out["warnings"]:
+        warned["warning"] = dg.MetadataValue.md("**Warning:** " + " ".join(out["warnings"]))
     return dg.MaterializeResult(
         metadata={
+            **warned,
+            "params_source": source,
             "run_id": run_id,
             "strategy": config.strategy,
             "params": out["params"],

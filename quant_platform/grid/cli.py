@@ -68,6 +68,17 @@ def submit_command(
     ),
     batch_size: int | None = typer.Option(None, min=1, help="Combinations per batch (default: ~16 batches)"),
     watch: bool = typer.Option(False, "--watch", help="Re-run whenever new klines_daily land"),
+    activate: str = typer.Option(
+        "if-validated",
+        "--activate",
+        help="What happens to the winner: if-validated (active only when every planned combination "
+        "was evaluated and the objective is positive), best (always), never",
+    ),
+    holdout: str | None = typer.Option(
+        None,
+        help="Out-of-sample window START..END after --end: parameters are chosen on --start..--end "
+        "only, the top combinations are then measured on the holdout (shown side by side)",
+    ),
     setting: list[str] = typer.Option(
         [], "--setting", help="Engine setting name=value (JSON value), e.g. commission=0.0003"
     ),
@@ -105,6 +116,8 @@ def submit_command(
             batch_size=batch_size,
             watch=watch,
             settings=settings,
+            activate=activate,
+            holdout=holdout,
         )
     except GridSpecError as exc:
         raise _fail(f"invalid grid request: {exc}", 2) from None

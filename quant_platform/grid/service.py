@@ -75,6 +75,8 @@ def submit(
     batch_size: int | None = None,
     watch: bool = False,
     settings: Mapping[str, Any] | None = None,
+    activate: str = "if-validated",
+    holdout: str | Sequence[Any] | None = None,
     idempotency_key: str | None = None,
     store: WarmStore | None = None,
 ) -> GridRequest:
@@ -97,6 +99,8 @@ def submit(
         batch_size=batch_size,
         watch=watch,
         settings=settings,
+        activate=activate,
+        holdout=holdout,
     )
     return submit_spec(spec, idempotency_key=idempotency_key, store=store)
 

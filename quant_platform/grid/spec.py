@@ -230,6 +230,8 @@ class GridSpec:
     watch: bool = False  # re-run when new klines_daily land
     settings: dict[str, Any] = field(default_factory=dict)
     origin: dict[str, Any] | None = None  # for re-runs of a watched search: what triggered them
+    activate: str = "if-validated"  # if-validated | best | never: what happens to the winner
+    holdout: tuple[dt.date, dt.date] | None = None  # out-of-sample window after `end`, never searched
 
     @property
     def direction(self) -> str:
@@ -262,6 +264,10 @@ class GridSpec:
         }
         if self.origin is not None:
             body["origin"] = dict(self.origin)
+        if self.activate != "if-validated":  # the default stays out: older bodies keep their hash
+            body["activate"] = self.activate
+        if self.holdout is not None:
+            body["holdout"] = [self.holdout[0].isoformat(), self.holdout[1].isoformat()]
         return body
 
     @classmethod
@@ -269,7 +275,8 @@ class GridSpec:
         """Validate a stored body again (the registry may have changed since it was submitted)."""
         known = {
             "strategy", "grid", "start", "end", "universe", "symbols", "objective", "max_evals",
-            "time_budget", "early_stop", "batch_size", "watch", "settings", "origin",
+            "time_budget", "early_stop", "batch_size", "watch", "settings", "origin", "activate",
+            "holdout",
         }  # fmt: skip
         unknown = sorted(set(body) - known)
         if unknown:
@@ -291,7 +298,26 @@ class GridSpec:
             watch=bool(body.get("watch", False)),
             settings=body.get("settings"),
             origin=body.get("origin"),
+            activate=body.get("activate", "if-validated"),
+            holdout=body.get("holdout"),
         )
+
+
+def parse_holdout(holdout: str | Sequence[Any] | None, end: dt.date) -> tuple[dt.date, dt.date] | None:
+    """``"2024-06-03..2024-08-30"`` or ``[start, end]`` -> the out-of-sample window, after `end`."""
+    if holdout is None or (isinstance(holdout, str) and not holdout.strip()):
+        return None
+    parts = holdout.split("..") if isinstance(holdout, str) else list(holdout)
+    if len(parts) != 2:
+        raise GridSpecError(f"holdout must look like START..END, got {holdout!r}")
+    h0, h1 = parse_date("holdout start", parts[0]), parse_date("holdout end", parts[1])
+    if h0 <= end:
+        raise GridSpecError(f"the holdout ({h0}..{h1}) must start after the search window's end ({end})")
+    try:
+        check_window(h0, h1, settings_now().calendar)
+    except ValueError as exc:
+        raise GridSpecError(f"holdout: {exc}") from None
+    return h0, h1
 
 
 def _positive_int(what: str, value: Any) -> int | None:
@@ -329,6 +355,8 @@ def build_spec(
     watch: bool = False,
     settings: Mapping[str, Any] | None = None,
     origin: Mapping[str, Any] | None = None,
+    activate: str = "if-validated",
+    holdout: str | Sequence[Any] | None = None,
 ) -> GridSpec:
     """Validate a request and return its `GridSpec`; GridSpecError says what is wrong.
 
@@ -384,6 +412,9 @@ def build_spec(
         or time_budget <= 0
     ):
         raise GridSpecError(f"time_budget must be > 0 seconds, got {time_budget!r}")
+    if activate not in ("if-validated", "best", "never"):
+        raise GridSpecError(f"activate must be one of if-validated, best, never; got {activate!r}")
+    held = parse_holdout(holdout, d1)
     return GridSpec(
         strategy=strategy,
         grid=grid,
@@ -398,4 +429,6 @@ def build_spec(
         watch=bool(watch),
         settings=_settings(settings),
         origin=dict(origin) if origin is not None else None,
+        activate=activate,
+        holdout=held,
     )

@@ -135,3 +135,30 @@ def test_grid_mode_queues_a_grid_request_owned_by_its_creator(api):
             c.post(f"/api/v1/backtests/{bid}/runs", json={"mode": "single", "max_evals": 3}).status_code
             == 422
         )
+
+
+def test_a_portfolio_strategy_runs_on_the_whole_universe(api, chdb_path):  # noqa: F811
+    """xs_momentum over the API is one portfolio: the result of backtest.run on the long frame."""
+    from quant_platform import backtest
+    from quant_platform.storage.cold import ColdStore
+
+    symbols = synthetic_symbols(N_SYMBOLS)
+    params = {"lookback": 10, "top_n": 2, "rebalance": 5, "skip": 0}
+    body = {**backtest_body(), "strategy": "xs_momentum", "params": params}
+    body["context"] = {**body["context"], "universe": symbols}
+    instance = dg.DagsterInstance.ephemeral()
+    with api.client("trader") as c:
+        bid = c.post("/api/v1/backtests", json=body).json()["backtest_id"]
+        (run_id,) = c.post(f"/api/v1/backtests/{bid}/runs", json={"mode": "single"}).json()["run_ids"]
+        (result,) = launch(api, chdb_path, instance)
+        assert result.success
+        done = c.get(f"/api/v1/backtests/{bid}/runs/{run_id}").json()
+    with ColdStore(f"chdb://{chdb_path}") as cold:
+        long = cold.read_table("klines_daily", START, END, symbols=symbols)
+    expected = backtest.run(
+        long, "xs_momentum", params, cash=1_000_000.0, commission=0.00025, min_commission=5.0,
+        stamp_duty=0.0005, lot_size=100.0, t_plus_1=True, price_limit=True, direction="long_only",
+    )  # fmt: skip
+    assert done["status"] == "succeeded" and done["stats"]["portfolio"] is True
+    assert done["stats"]["total_return"] == expected.stats["total_return"]
+    assert done["stats"]["num_trades"] == expected.stats["num_trades"] > 0

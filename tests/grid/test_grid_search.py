@@ -52,7 +52,7 @@ def results(chdb_path, request_id, per_symbol=False):
 def test_end_to_end(defs, instance, warm, chdb_path, redis_url):
     warm.create_strategy("sma_cross")
     previous = warm.add_params("sma_cross", {"fast": 5, "slow": 20}, note="hand-tuned")
-    req = submit(warm, batch_size=3)
+    req = submit(warm, batch_size=3, activate="best")
     with RedisHotStore(redis_url) as hot, hot.subscribe_run_events(req.id) as events:
         result = launch(defs, instance, warm)
         received = []
@@ -90,6 +90,10 @@ def test_end_to_end(defs, instance, warm, chdb_path, redis_url):
     assert meta["heatmap"].value.startswith("![sharpe heatmap](data:image/png;base64,")
     assert meta["best_params"].value == best and meta["stopped"].value == "completed"
     assert meta["combinations"].value["evaluated"] == 13 and meta["combinations"].value["batches"] == 5
+    overfit = meta["overfitting"].value
+    assert overfit["n_trials"] == 13 and overfit["trials_used"] == 13 and 0.0 <= overfit["pbo"] <= 1.0
+    assert 0.0 <= overfit["deflated_sharpe"] <= 1.0
+    assert overfit["n_splits"] == 14 and 56 <= overfit["periods"] < 64  # >= 4 days per split
 
     # progress: warm tier per batch, hot-tier events up to 100
     progress = [e["progress"] for e in received if "progress" in e]
@@ -174,3 +178,83 @@ def test_no_klines_or_no_time_fails_with_the_reason(defs, instance, warm):
     rushed = submit(warm, time_budget=0.001)
     assert not launch(defs, instance, warm).success
     assert "no combination was evaluated (stopped: time_budget)" in warm.get_grid_request(rushed.id).error
+
+
+def test_portfolio_strategy_is_searched_on_the_whole_universe(defs, instance, warm, chdb_path):
+    """xs_momentum: one row per combination ('*'), the numbers of backtest.run on the long frame."""
+    from quant_platform import backtest
+    from quant_platform.grid.spec import DEFAULT_SETTINGS
+
+    req = grid.submit("xs_momentum", {"lookback": "5,10", "top_n": "1,2", "rebalance": "5"},
+                      universe="all", **WINDOW, store=warm)  # fmt: skip
+    result = launch(defs, instance, warm)
+    assert result.success
+    every = results(chdb_path, req.id, per_symbol=True)
+    assert set(every["symbol"]) == {"*"} and len(every) == 4
+    with ColdStore(f"chdb://{chdb_path}") as cold:
+        long = cold.read_table("klines_daily", WINDOW["start"], WINDOW["end"])
+    for _, row in every.iterrows():
+        params = {**json.loads(row["params"]), "skip": 0}
+        expected = backtest.run(long, "xs_momentum", params, **DEFAULT_SETTINGS)
+        assert row["total_return"] == pytest.approx(expected.stats["total_return"], abs=1e-9)
+        assert row["num_trades"] == expected.stats["num_trades"]
+
+
+def test_an_early_stop_does_not_activate_its_winner_unless_asked(defs, instance, warm):
+    warm.create_strategy("sma_cross")
+    hand = warm.add_params("sma_cross", {"fast": 5, "slow": 20}, note="hand-tuned")
+    req = submit(warm, early_stop=1, batch_size=2)
+    result = launch(defs, instance, warm)
+    assert result.success
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    saved = meta["param_version"].value
+    assert meta["stopped"].value == "early_stop"
+    assert saved["action"] == "not activated" and "early_stop" in saved["reason"]
+    assert saved["policy"] == "if-validated"
+    assert warm.get_params("sma_cross").version == hand.version  # the active version is untouched
+    if saved["version"] is not None:  # kept, inactive, with the reason
+        kept = warm.get_params("sma_cross", saved["version"])
+        assert not kept.active and req.id in kept.note and "not activated" in kept.note
+
+    submit(warm, early_stop=1, batch_size=2, activate="best")
+    forced = launch(defs, instance, warm).get_asset_materialization_events()[0].materialization.metadata
+    assert forced["param_version"].value["action"] == "activated"
+    assert forced["param_version"].value["policy"] == "best"
+    assert warm.get_params("sma_cross").version != hand.version
+
+
+def test_a_grid_on_noise_reports_overfitting_and_keeps_its_winner_inactive(defs, instance, warm):
+    """Synthetic prices are random walks: picking the best of the grid is luck, and the default
+    policy says so instead of activating it."""
+    warm.create_strategy("sma_cross")
+    hand = warm.add_params("sma_cross", {"fast": 5, "slow": 20}, note="hand-tuned")
+    submit(warm, {"fast": "2:12:2", "slow": "14:30:4"})
+    result = launch(defs, instance, warm)
+    assert result.success
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    overfit, saved = meta["overfitting"].value, meta["param_version"].value
+    assert overfit["n_trials"] == 30 and overfit["deflated_sharpe"] < 0.95
+    assert 0.0 <= overfit["pbo"] <= 1.0
+    assert saved["action"] == "not activated" and saved["policy"] == "if-validated"
+    assert warm.get_params("sma_cross").version == hand.version
+
+
+def test_holdout_shows_in_and_out_of_sample_side_by_side(defs, instance, warm, chdb_path):
+    req = grid.submit("sma_cross", GRID, universe="all", start="2024-03-01", end="2024-04-19",
+                      holdout="2024-04-22..2024-05-31", store=warm)  # fmt: skip
+    assert req.body["holdout"] == ["2024-04-22", "2024-05-31"]
+    result = launch(defs, instance, warm)
+    assert result.success
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    table = meta["holdout"].value
+    assert "out-of-sample (oos) 2024-04-22..2024-05-31" in table
+    assert "is_sharpe" in table and "oos_sharpe" in table and table.count("\n") == 2 + 1 + 10  # top 10
+    assert isinstance(meta["holdout_sharpe"].value, float)
+    ranked = results(chdb_path, req.id)
+    # parameters are chosen on the in-sample window only: the ranking equals a search without holdout
+    plain = grid.submit("sma_cross", GRID, universe="all", start="2024-03-01", end="2024-04-19",
+                        store=warm)  # fmt: skip
+    assert launch(defs, instance, warm).success
+    again = results(chdb_path, plain.id)
+    assert again["params"].tolist() == ranked["params"].tolist()
+    assert np.allclose(again["objective"], ranked["objective"], equal_nan=True)

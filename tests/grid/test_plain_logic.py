@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
+import pytest
+
 from quant_platform.conventions import EMBEDDED_TAG, GRID_REQUEST_TAG, GRID_TAG, STRATEGY_TAG
 from quant_platform.grid import progress, runs
 from quant_platform.grid.spec import build_spec
@@ -71,3 +74,103 @@ def test_activate_winner_adds_a_version_once_and_reports_the_diff(warm):
     same = activate_winner(warm, spec, "g-3", {"fast": 10, "slow": 20}, 1.5)
     assert same["action"] == "unchanged" and same["version"] == other["version"]
     assert len(warm.list_param_versions("sma_cross")) == 2
+
+
+def test_activation_is_a_decision():
+    from quant_platform.grid.winner import decide
+
+    ok = dict(stopped="completed", objective="sharpe")
+    assert decide("if-validated", best=1.2, **ok)[0] is True
+    assert decide("if-validated", best=1.2, stopped="max_evals", objective="sharpe")[0] is True
+    early, why = decide("if-validated", best=1.2, stopped="early_stop", objective="sharpe")
+    assert early is False and "early_stop" in why
+    assert decide("if-validated", best=1.2, stopped="time_budget", objective="sharpe")[0] is False
+    negative, why = decide("if-validated", best=-0.3, **ok)
+    assert negative is False and "-0.3" in why
+    assert decide("if-validated", best=float("nan"), **ok)[0] is False
+    assert decide("best", best=float("inf"), **ok)[0] is False  # never a non-finite winner
+    assert decide("best", best=-0.3, stopped="early_stop", objective="sharpe")[0] is True
+    assert decide("never", best=2.0, **ok)[0] is False
+    assert decide("if-validated", best=-0.05, stopped="completed", objective="annual_volatility")[0]
+    gated, why = decide("if-validated", best=1.2, gates={"deflated_sharpe": (0.4, 0.95)}, **ok)
+    assert gated is False and "deflated_sharpe" in why
+    assert decide("if-validated", best=1.2, gates={"deflated_sharpe": (None, 0.95)}, **ok)[0]
+    with pytest.raises(ValueError, match="activate must be"):
+        decide("sometimes", best=1.0, **ok)
+
+
+def test_a_winner_not_activated_is_kept_inactive_with_the_reason(warm):
+    from quant_platform.grid.winner import save_inactive
+
+    spec = build_spec("sma_cross", {"fast": "5,10", "slow": "20,30"}, start="2024-01-02", end="2024-03-29",
+                      universe="all")  # fmt: skip
+    first = save_inactive(warm, spec, "g-1", {"fast": 5, "slow": 20}, -0.4, "best sharpe -0.4 is not above 0")
+    assert first["version"] is None and "no active version" in first["note"]
+    assert warm.list_param_versions("sma_cross") == []
+    active = warm.add_params("sma_cross", {"fast": 10, "slow": 30}, note="hand-tuned")
+    kept = save_inactive(warm, spec, "g-2", {"fast": 5, "slow": 20}, -0.4, "not above 0")
+    assert kept["version"] == active.version + 1 and kept["active_version"] == active.version
+    assert warm.get_params("sma_cross").version == active.version  # still the hand-tuned one
+    assert "not activated: not above 0" in warm.get_params("sma_cross", kept["version"]).note
+    again = save_inactive(warm, spec, "g-2", {"fast": 5, "slow": 20}, -0.4, "not above 0")
+    assert again["version"] == kept["version"] and len(warm.list_param_versions("sma_cross")) == 2
+
+
+def test_overfitting_report_of_a_noise_grid():
+    """Random-walk prices: PBO near one half, a deflated Sharpe ratio far below 0.95."""
+    import numpy as np
+    import pandas as pd
+
+    from quant_platform.core.backtest.data import prepare_universe
+    from quant_platform.grid import evaluate as ev
+    from quant_platform.grid.validation import combination_returns, n_splits_for, overfitting_report
+
+    rng = np.random.default_rng(5)
+    days = pd.bdate_range("2022-01-03", periods=500)
+    frames = []
+    for sym in ("A", "B", "C"):
+        close = 10 * np.exp(np.cumsum(rng.normal(0, 0.015, len(days))))
+        frames.append(pd.DataFrame({"symbol": sym, "trade_date": days, "open": close, "high": close * 1.01,
+                                    "low": close * 0.99, "close": close}))  # fmt: skip
+    data = prepare_universe(pd.concat(frames, ignore_index=True))
+    settings = {"t_plus_1": False, "price_limit": False}
+    spec = build_spec("sma_cross", {"fast": "2:20:2", "slow": "10:60:5"}, start="2022-01-03",
+                      end="2023-11-30", universe="all", settings=settings)  # fmt: skip
+    rows = ev.evaluate_batch(data, spec, ev.plan_batches(spec, symbols=3).batches[0])
+    ranked = ev.rank(ev.aggregate(rows, spec), spec.direction)
+    report = overfitting_report(data, spec, ranked)
+    assert report["n_trials"] == len(ranked) > 50 and report["n_splits"] == 16
+    assert report["deflated_sharpe"] < 0.95
+    assert 0.2 <= report["pbo"] <= 0.8
+    one = combination_returns(data, spec, [dict(ranked["params"].iloc[0])])
+    assert one.shape == (499, 1)
+    assert n_splits_for(499) == 16 and n_splits_for(30) == 6 and n_splits_for(7) is None
+
+
+def test_holdout_window_is_parsed_and_must_follow_the_search():
+    from quant_platform.grid.spec import GridSpecError
+
+    base = dict(start="2024-01-02", end="2024-03-29", universe="all")
+    spec = build_spec("sma_cross", {"fast": "5,10", "slow": "20"}, holdout="2024-04-01..2024-06-28", **base)
+    assert spec.holdout is not None and spec.body()["holdout"] == ["2024-04-01", "2024-06-28"]
+    assert type(spec).from_body(spec.body()) == spec
+    assert "holdout" not in build_spec("sma_cross", {"fast": "5"}, **base).body()
+    with pytest.raises(GridSpecError, match="must start after"):
+        build_spec("sma_cross", {"fast": "5"}, holdout="2024-03-01..2024-04-30", **base)
+    with pytest.raises(GridSpecError, match="START..END"):
+        build_spec("sma_cross", {"fast": "5"}, holdout="2024-04-01", **base)
+
+
+def test_window_stats_by_hand():
+    import pandas as pd
+
+    from quant_platform.grid.validation import window_stats
+
+    equity = pd.Series([100.0, 110.0, 99.0, 108.9, 119.79], index=pd.bdate_range("2024-01-01", periods=5))
+    # window 01-03..01-05 measured from 110 (the last value before it): returns -10 %, +10 %, +10 %
+    out = window_stats(equity, "2024-01-03", "2024-01-05", periods_per_year=1.0)
+    assert out["total_return"] == pytest.approx(119.79 / 110 - 1)
+    r = np.array([-0.1, 0.1, 0.1])
+    assert out["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1))
+    assert out["max_drawdown"] == pytest.approx(-0.1) and out["bars"] == 3
+    assert window_stats(equity, "2025-01-01", "2025-02-01")["bars"] == 0

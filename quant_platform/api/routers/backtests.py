@@ -127,8 +127,9 @@ def create_runs(
     def make() -> dict[str, Any]:
         bt = owned_backtest(st, principal, backtest_id)
         if body.mode == "single":
-            if body.objective is not None or body.max_evals is not None:
-                raise invalid("objective and max_evals apply to mode 'grid' only")
+            grid_only = (body.objective, body.max_evals, body.activate, body.holdout)
+            if any(v is not None for v in grid_only):
+                raise invalid("objective, max_evals, activate and holdout apply to mode 'grid' only")
             params = _validate_params(bt.strategy, {**bt.config.get("params", {}), **(body.params or {})})
             run = st.warm.request_backtest_run(bt.id, params)
             return {"run_ids": [run.id], "grid_request_id": None}
@@ -155,6 +156,8 @@ def _submit_grid(st: ApiState, principal: Principal, bt, body: schemas.RunsCreat
             symbols=ctx["universe"],
             objective=body.objective or "sharpe",
             max_evals=body.max_evals,
+            activate=body.activate or "if-validated",
+            holdout=body.holdout,
             idempotency_key=f"api:{principal.id}:{uuid.uuid4().hex}",
             store=st.warm,
         )

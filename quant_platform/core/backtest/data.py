@@ -9,8 +9,10 @@ Accepted shapes:
   Volume, any of them lower-case too; optional ``limit_up`` / ``limit_down`` columns for A-share price
   limits;
 * a mapping ``{symbol: OHLCV DataFrame}``;
-* a long DataFrame with a ``symbol`` column plus a date column (``trade_date``, ``date``, ``datetime``,
-  ``timestamp``, ``ts`` or ``time``) or a DatetimeIndex, as the platform's daily klines table is.
+* a long DataFrame with a ``symbol`` column plus a date column (``ts``, ``datetime``, ``timestamp``,
+  ``trade_date``, ``date`` or ``time``, the first present) or a DatetimeIndex, as the platform's daily
+  klines (`Client.klines()`) and intraday bars (`Client.bars()`, which carry ``ts`` and ``trade_date``)
+  are.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import pandas as pd
 from .kernels import all_positive_finite
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
-DATE_COLUMNS = ("trade_date", "date", "datetime", "timestamp", "ts", "time")
+# A bar's own timestamp wins over its trading day: intraday bars (`Client.bars()`) carry both.
+DATE_COLUMNS = ("ts", "datetime", "timestamp", "trade_date", "date", "time")
 
 
 @dataclass(frozen=True, eq=False)

@@ -80,6 +80,21 @@ class StrategySpec:
     universe: str = "single"
     doc: str = ""
     grid_kernel: str | None = field(default=None, repr=False)  # built-in fast path of `grid`
+    warmup: Callable[[dict[str, Any]], int] | None = field(default=None, repr=False)
+
+    def warmup_bars(self, params: Mapping[str, Any]) -> int:
+        """Bars the strategy needs before its first possible signal (0 when unknown)."""
+        return int(self.warmup(dict(params))) if self.warmup is not None else 0
+
+    def window_warning(self, params: Mapping[str, Any], bars: int) -> str | None:
+        """A message when `bars` bars cannot produce a single signal with `params`, else None."""
+        need = self.warmup_bars(params)
+        if need and bars <= need:
+            return (
+                f"the window has {bars} bars but {self.name} {dict(params)} needs more than {need} bars "
+                "of warm-up: no signal is possible, results show no trading (lengthen the window)"
+            )
+        return None
 
     def defaults(self) -> dict[str, Any]:
         return {k: p.default for k, p in (self.params or {}).items()}
@@ -136,13 +151,15 @@ def register_strategy(
     universe: str = "single",
     doc: str | None = None,
     replace: bool = False,
+    warmup: Callable[[dict[str, Any]], int] | None = None,
 ) -> StrategySpec:
     """Register `fn` under `name`.
 
     `param_spec` maps parameter names to `Param(type, default, min, max)` (or just a default value,
     whose type is then inferred); `check(params)` returns an error message (or None) for
     cross-parameter constraints. ``output`` is "signals" or "targets", ``universe`` "single" or
-    "multi" (see the module docstring). Re-registering an existing name needs ``replace=True``.
+    "multi" (see the module docstring); ``warmup(params)`` the bars needed before the first signal
+    (runs on a shorter window carry a warning). Re-registering an existing name needs ``replace=True``.
     """
     if not isinstance(name, str) or not name:
         raise ValueError("strategy name must be a non-empty string")
@@ -163,6 +180,7 @@ def register_strategy(
         output=output,
         universe=universe,
         doc=doc if doc is not None else (fn.__doc__ or "").strip(),
+        warmup=warmup,
     )
     STRATEGIES[name] = spec
     return spec
@@ -339,6 +357,7 @@ def _register_builtins() -> None:
             _cross_check,
             doc=sma_cross.__doc__ or "",
             grid_kernel="sma",
+            warmup=lambda p: p["slow"],
         ),
         StrategySpec(
             "ema_cross",
@@ -347,6 +366,7 @@ def _register_builtins() -> None:
             _cross_check,
             doc=ema_cross.__doc__ or "",
             grid_kernel="ema",
+            warmup=lambda p: p["slow"],
         ),
         StrategySpec(
             "rsi_reversion",
@@ -358,6 +378,7 @@ def _register_builtins() -> None:
             },
             lambda p: None if p["lower"] < p["upper"] else "lower must be < upper",
             doc=rsi_reversion.__doc__ or "",
+            warmup=lambda p: p["period"],
         ),
         StrategySpec(
             "bollinger_breakout",
@@ -365,6 +386,7 @@ def _register_builtins() -> None:
             {"window": Param(int, 20, 2, doc="band window"), "k": Param(float, 2.0, 0.0, doc="band width")},
             lambda p: None if p["k"] > 0 else "k must be > 0",
             doc=bollinger_breakout.__doc__ or "",
+            warmup=lambda p: p["window"] - 1,
         ),
         StrategySpec(
             "xs_momentum",
@@ -379,6 +401,7 @@ def _register_builtins() -> None:
             output="targets",
             universe="multi",
             doc=xs_momentum.__doc__ or "",
+            warmup=lambda p: p["lookback"],
         ),
     ]
     for s in specs:

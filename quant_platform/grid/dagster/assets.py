@@ -33,6 +33,6 @@ GRID_ASSET = dg.AssetKey(GRID_ASSET_NAME)
 )
 def grid_search_results(klines_daily):
     hooks = {fail_grid_request_hook}
-    work, data, batches = grid_load_klines.with_hooks(hooks)(klines_daily)
+    work, data, holdout_data, batches = grid_load_klines.with_hooks(hooks)(klines_daily)
     results = batches.map(lambda batch: grid_evaluate_batch.with_hooks(hooks)(work, data, batch))
-    return grid_write_results.with_hooks(hooks)(work, results.collect())
+    return grid_write_results.with_hooks(hooks)(work, data, holdout_data, results.collect())

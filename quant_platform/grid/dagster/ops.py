@@ -16,8 +16,10 @@ They make up the graph of the `grid_search_results` asset (`grid.dagster.assets`
   `update_grid_progress`, hot tier events on `runs.{request_id}`). A failing batch is retried
   (`BATCH_RETRY`).
 * `grid_write_results` ranks every combination, replaces the request's rows in the cold table
-  `grid_search_results`, stores the winner as a new active parameter version of the strategy, and
-  finishes the request.
+  `grid_search_results`, decides whether the winner becomes the strategy's active parameter version
+  (`grid.winner.decide`: by default only when every planned combination was evaluated and the best
+  objective is finite and positive; otherwise it is kept inactive with the reason), and finishes
+  the request.
 
 When a step fails for good, a failure hook fails the request with the step's error. A cancelled
 request produces no materialization.
@@ -41,7 +43,8 @@ from quant_platform.grid import evaluate as ev
 from quant_platform.grid import progress
 from quant_platform.grid.runs import request_id_from
 from quant_platform.grid.spec import GridSpec, GridSpecError
-from quant_platform.grid.winner import activate_winner
+from quant_platform.grid.validation import holdout_markdown, holdout_report, overfitting_report
+from quant_platform.grid.winner import DEFLATED_SHARPE_GATE, activate_winner, decide, save_inactive
 from quant_platform.resources.clickhouse import ClickHouseResource
 from quant_platform.resources.hot import HotCacheResource
 from quant_platform.resources.warehouse import WarehouseResource
@@ -139,7 +142,7 @@ def _final(message: str) -> dg.Failure:
 
 @dg.op(
     ins={"klines_daily": dg.In(dg.Nothing)},
-    out={"work": dg.Out(), "data": dg.Out(), "batches": dg.DynamicOut()},
+    out={"work": dg.Out(), "data": dg.Out(), "holdout_data": dg.Out(), "batches": dg.DynamicOut()},
     retry_policy=STORE_RETRY,
     pool=COLD_POOL,
     tags={"kind": "clickhouse"},
@@ -165,6 +168,7 @@ def grid_load_klines(
         _publish(hot, rid, {"type": "finished", "status": "cancelled", "progress": request.progress})
         yield dg.Output(_empty_work(request, "cancelled"), "work")
         yield dg.Output({}, "data")
+        yield dg.Output({}, "holdout_data")
         return
     if request.status is not Status.RUNNING:
         raise _final(
@@ -201,6 +205,15 @@ def grid_load_klines(
         data = ev.universe(klines)
     except ValueError as exc:  # e.g. NaN prices: bad data, not a transient error
         raise _final(f"klines_daily between {spec.start} and {spec.end} are unusable: {exc}") from None
+    full: dict = {}
+    if spec.holdout is not None:  # in-sample + holdout, read now: batches never see the holdout
+        with clickhouse.open() as cold:
+            both = cold.read_table("klines_daily", spec.start, spec.holdout[1], symbols=usable,
+                                   columns=KLINE_COLUMNS)  # fmt: skip
+        try:
+            full = ev.universe(both)
+        except ValueError as exc:
+            raise _final(f"klines_daily up to the holdout's end are unusable: {exc}") from None
     plan = ev.plan_batches(spec, symbols=len(usable))
     deadline = time.time() + spec.time_budget if spec.time_budget is not None else None
     work = Work(
@@ -232,6 +245,7 @@ def grid_load_klines(
     )
     yield dg.Output(work, "work", metadata={"combinations": plan.planned, "symbols": len(usable)})
     yield dg.Output(data, "data", metadata={"symbols": len(data), "klines": len(klines)})
+    yield dg.Output(full, "holdout_data", metadata={"symbols": len(full)})
     for batch in plan.batches:
         yield dg.DynamicOutput(batch, mapping_key=batch.key, output_name="batches")
 
@@ -381,6 +395,8 @@ def _stopped(work: Work, results: list[BatchResult]) -> str:
 def grid_write_results(
     context: dg.OpExecutionContext,
     work: Work,
+    data: dict,
+    holdout_data: dict,
     results: list[BatchResult],
     clickhouse: ClickHouseResource,
     warehouse: WarehouseResource,
@@ -407,6 +423,12 @@ def grid_write_results(
     frame = ev.results_frame(rid, rows, ranked, spec.objective)
     best_params, best_objective = ev.best_of(agg, spec.direction)
     # Everything that can fail without a store is done before the request is finished.
+    try:  # how likely the winner is to be luck; a statistics problem never loses the results
+        overfit = overfitting_report(data, spec, ranked)
+    except (ValueError, ArithmeticError) as exc:
+        context.log.warning(f"grid request {rid}: overfitting statistics failed: {exc}")
+        overfit = {"n_trials": len(ranked), "pbo": None, "deflated_sharpe": None, "note": str(exc)[:300]}
+    holdout = holdout_report(holdout_data, spec, ranked) if holdout_data else []
     png = ev.heatmap_png(ranked, spec, f"{spec.strategy} {spec.start}..{spec.end}: {spec.objective}")
     top = ev.markdown_table(ranked)
     t_rank = time.perf_counter()
@@ -420,11 +442,23 @@ def grid_write_results(
                 cold.delete_grid_results(rid)
             context.log.info(f"grid request {rid} was cancelled while its results were written")
             return
-        saved = (
-            activate_winner(warm, spec, rid, best_params, best_objective)
-            if best_params is not None and best_objective is not None
-            else {"action": "none: no combination has a finite objective"}
+        activate, reason = decide(
+            spec.activate,
+            stopped=stopped,
+            objective=spec.objective,
+            best=best_objective,
+            gates={
+                "deflated_sharpe": (overfit["deflated_sharpe"], DEFLATED_SHARPE_GATE),
+                **({"holdout_sharpe": (holdout[0]["oos_sharpe"], 0.0)} if holdout else {}),
+            },
         )
+        if best_params is None or best_objective is None:
+            saved = {"action": "none: no combination has a finite objective", "reason": reason}
+        elif activate:
+            saved = {**activate_winner(warm, spec, rid, best_params, best_objective), "reason": reason}
+        else:
+            saved = save_inactive(warm, spec, rid, best_params, best_objective, reason)
+        saved["policy"] = spec.activate
         try:
             warm.finish_grid_request(rid, best_params=best_params)
         except IllegalTransition:
@@ -443,6 +477,9 @@ def grid_write_results(
             "best_params": best_params,
             "best_objective": best_objective,
             "objective": spec.objective,
+            "activation": saved,
+            "overfitting": overfit,
+            "holdout": holdout,
         },
     )
     seconds = {
@@ -471,10 +508,18 @@ def grid_write_results(
         "best_params": dg.MetadataValue.json(best_params or {}),
         "best_objective": float(best_objective) if best_objective is not None else float("nan"),
         "param_version": dg.MetadataValue.json(saved),
+        "overfitting": dg.MetadataValue.json(overfit),
+        "probability_of_overfitting": overfit["pbo"] if overfit["pbo"] is not None else float("nan"),
+        "deflated_sharpe": (
+            overfit["deflated_sharpe"] if overfit["deflated_sharpe"] is not None else float("nan")
+        ),
         "top_combinations": dg.MetadataValue.md(top),
         "seconds": dg.MetadataValue.json(seconds),
         "table": f"{GRID_RESULTS.name} (request_id = '{rid}')",
     }
+    if holdout:
+        metadata["holdout"] = dg.MetadataValue.md(holdout_markdown(spec, holdout))
+        metadata["holdout_sharpe"] = float(holdout[0]["oos_sharpe"])
     if work.missing_symbols:
         metadata["missing_symbols"] = dg.MetadataValue.json(work.missing_symbols)
     if png is not None:
@@ -492,6 +537,9 @@ def grid_write_results(
             "best_objective": best_objective,
             "rows": written,
             "stopped": stopped,
+            "activation": saved,
+            "overfitting": overfit,
+            "holdout": holdout,
         },
         metadata=metadata,
     )
