@@ -245,14 +245,19 @@ def test_sigterm_stops_cleanly_and_flushes_everything(chdb_dsn):
                 instance=instance,
             )
             collector.install_signal_handlers()
+            task = asyncio.create_task(collector.run())
             try:
-                task = asyncio.create_task(collector.run())
                 await wait_until(lambda: collector.stats.accepted >= 500, 10)
                 assert collector.stats.rows_written == 0  # nothing flushed yet: all in the buffer
                 os.kill(os.getpid(), signal.SIGTERM)
-                await asyncio.wait_for(task, 10)
+                # asyncio.wait, not wait_for: a timeout must not cancel the final flush under way
+                done, _ = await asyncio.wait({task}, timeout=60)
+                assert done, "SIGTERM did not stop the collector within 60 s"
             finally:
                 collector.remove_signal_handlers()
+                if not task.done():  # a failed assertion above: stop it rather than hang the session
+                    collector.stop()
+                    await asyncio.wait({task}, timeout=60)
             return collector
 
     collector = asyncio.run(scenario())
