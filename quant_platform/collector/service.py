@@ -330,9 +330,13 @@ class Collector:
                         await self._request_replay(ws, self._resume_points(), clear_missing=True)
                     first = False
                     frames = 0
-                    while True:
+                    while not self._stop.is_set():
+                        # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancellation
+                        # that arrives as recv() completes, which a backlog makes the common case, so a
+                        # SIGTERM under load never stopped the collector.
                         try:
-                            raw = await asyncio.wait_for(ws.recv(), timeout=self.cfg.stall_timeout)
+                            async with asyncio.timeout(self.cfg.stall_timeout):
+                                raw = await ws.recv()
                         except TimeoutError:
                             raise FeedStalled(f"no message for {self.cfg.stall_timeout}s") from None
                         attempt = 0
