@@ -215,6 +215,8 @@ class GridRequestRow(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column()
     finished_at: Mapped[dt.datetime | None] = mapped_column()
+    # Written when the search ends: evaluated / planned counts, stop reason, PBO, deflated Sharpe.
+    summary: Mapped[dict[str, Any] | None] = mapped_column()
 
 
 class BacktestRunRow(Base):
@@ -325,3 +327,19 @@ class IdempotencyRow(Base):
     status_code: Mapped[int] = mapped_column(sa.Integer)
     response: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ShareLinkRow(Base):
+    """A read-only link to one run's report; the URL carries the id and an HMAC, the row makes it revocable."""
+
+    __tablename__ = "share_links"
+    __table_args__ = (_TABLE_ARGS,)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    run_id: Mapped[str] = mapped_column(
+        sa.String(64), sa.ForeignKey("backtest_runs.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column()
+    revoked_at: Mapped[dt.datetime | None] = mapped_column()
