@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure Redis, MariaDB and PostgreSQL run on loopback and the test databases exist. Idempotent.
+# Make sure Redis, MariaDB and PostgreSQL run on loopback, the test databases exist and Chromium is
+# installed (for the browser tests). Idempotent.
 set -euo pipefail
 
 wait_for() {  # wait_for NAME CMD...: poll until CMD succeeds (30 s at most)
@@ -28,10 +29,18 @@ if ! pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then
 fi
 wait_for postgresql pg_isready -h 127.0.0.1 -p 5432
 
+# The browser tests (tests/research/test_report_browser.py) drive the system Chromium through
+# Playwright, which cannot download its own browsers here.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "services: installing chromium"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+    || { DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+fi
+
 mariadb -h 127.0.0.1 -uroot -e "CREATE DATABASE IF NOT EXISTS qp_test; CREATE DATABASE IF NOT EXISTS qp"
 for db in qp_dagster_test qp_dagster; do
   if [ "$(psql -h 127.0.0.1 -U postgres -Atc "SELECT 1 FROM pg_database WHERE datname='$db'")" != "1" ]; then
     createdb -h 127.0.0.1 -U postgres "$db"
   fi
 done
-echo "services: redis, mariadb, postgresql up; databases ready"
+echo "services: redis, mariadb, postgresql up; databases ready; chromium installed"

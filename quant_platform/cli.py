@@ -64,7 +64,13 @@ def _configure_logs() -> None:
         console = log_console()
         import importlib
 
-        for name in ("grid.cli", "options.cli", "api.cli", "collector.cli"):  # their own consoles
+        for name in (
+            "grid.cli",
+            "options.cli",
+            "api.cli",
+            "collector.cli",
+            "research.cli",
+        ):  # their own consoles
             module = importlib.import_module(f"quant_platform.{name}")
             if hasattr(module, "console"):
                 module.console = log_console(f"quant_platform.{name}")
@@ -453,7 +459,9 @@ def _trading_commands() -> None:
 
 _trading_commands()
 
-backtest_app = typer.Typer(help="Backtest runs: run, inspect and export.", no_args_is_help=True)
+backtest_app = typer.Typer(
+    help="Backtest runs: run, inspect, export, compare and report.", no_args_is_help=True
+)
 app.add_typer(backtest_app, name="backtest")
 
 
@@ -615,6 +623,15 @@ def backtest_list(
             str(r["finished_at"] or ""),
         )
     console.print(table)
+
+
+def _research_commands() -> None:
+    from quant_platform.research.cli import register
+
+    register(backtest_app)
+
+
+_research_commands()
 
 
 def main() -> None:  # pragma: no cover

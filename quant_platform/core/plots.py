@@ -82,6 +82,28 @@ def equity_drawdown_png(equity: pd.Series, title: str = "") -> bytes:
     return _pyplot_png(fig)
 
 
+def compare_png(growth: pd.DataFrame, drawdowns: pd.DataFrame, title: str = "") -> bytes:
+    """Several runs overlaid on one time axis: growth of 1 above, drawdown below (one colour per run).
+    Columns are the runs' labels; gaps (NaN) are where a run has no data."""
+    from matplotlib.figure import Figure  # no pyplot: no global state
+
+    fig = Figure(figsize=(9.0, 6.0))
+    ax_eq, ax_dd = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
+    for i, label in enumerate(growth.columns):
+        color = f"C{i % 10}"
+        ax_eq.plot(growth.index, growth[label].to_numpy(float), color=color, lw=1.3, label=label)
+        ax_dd.plot(drawdowns.index, drawdowns[label].to_numpy(float), color=color, lw=1.0)
+    ax_eq.axhline(1.0, color="#888888", lw=0.7, ls="--")
+    ax_eq.set_ylabel("growth of 1")
+    ax_eq.set_title(title, fontsize=10)
+    ax_eq.legend(loc="best", fontsize=7)
+    ax_eq.grid(alpha=0.3)
+    ax_dd.set_ylabel("drawdown")
+    ax_dd.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    return _figure_png(fig)
+
+
 # --------------------------------------------------------------------------------------------------
 # grid search
 

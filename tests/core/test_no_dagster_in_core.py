@@ -1,4 +1,4 @@
-"""Pure layers stay pure: importing them loads no Dagster, no Great Expectations and no matplotlib.
+"""Pure layers stay pure: importing them loads no Dagster, no Great Expectations, no matplotlib, no plotly.
 
 Each import runs in a fresh interpreter, since this test process has already imported all three.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("dagster", "great_expectations", "matplotlib", "quant_platform.checks")
+HEAVY = ("dagster", "great_expectations", "matplotlib", "plotly", "quant_platform.checks")
 
 PURE_MODULES = [
     "quant_platform.core",
@@ -51,6 +51,12 @@ PURE_MODULES = [
     "quant_platform.options.enrich",
     "quant_platform.options.qa",
     "quant_platform.options.gx",
+    # comparison, reports and share tokens (no Dagster wiring at all)
+    "quant_platform.research",
+    "quant_platform.research.runs",
+    "quant_platform.research.compare",
+    "quant_platform.research.report",
+    "quant_platform.research.cli",
 ]
 
 
