@@ -18,17 +18,28 @@ USER_STATUSES = ("active", "inactive", "locked")
 
 BACKTEST_SUBMIT = "backtest:submit"
 BACKTEST_READ = "backtest:read"
+BACKTEST_SHARE = "backtest:share"  # hand out (and revoke) read-only links to a run's report
 STRATEGY_READ = "strategy:read"
 STRATEGY_MANAGE = "strategy:manage"
 DATA_READ = "data:read"
 USER_MANAGE = "user:manage"
-PERMISSIONS = (BACKTEST_SUBMIT, BACKTEST_READ, STRATEGY_READ, STRATEGY_MANAGE, DATA_READ, USER_MANAGE)
+PERMISSIONS = (
+    BACKTEST_SUBMIT,
+    BACKTEST_READ,
+    BACKTEST_SHARE,
+    STRATEGY_READ,
+    STRATEGY_MANAGE,
+    DATA_READ,
+    USER_MANAGE,
+)
 
 # The single source of which role holds which permission.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     ADMIN: frozenset(PERMISSIONS),
-    DEVELOPER: frozenset({BACKTEST_SUBMIT, BACKTEST_READ, STRATEGY_READ, STRATEGY_MANAGE, DATA_READ}),
-    TRADER: frozenset({BACKTEST_SUBMIT, BACKTEST_READ, STRATEGY_READ, DATA_READ}),
+    DEVELOPER: frozenset(
+        {BACKTEST_SUBMIT, BACKTEST_READ, BACKTEST_SHARE, STRATEGY_READ, STRATEGY_MANAGE, DATA_READ}
+    ),
+    TRADER: frozenset({BACKTEST_SUBMIT, BACKTEST_READ, BACKTEST_SHARE, STRATEGY_READ, DATA_READ}),
     VIEWER: frozenset({BACKTEST_READ, STRATEGY_READ, DATA_READ}),
 }
 

@@ -21,9 +21,10 @@ The package is split along those concerns: `errors` (error types, transient-fail
 classification), `lifecycle` (statuses, the one transition helper and its sibling for
 accounts), `records` (frozen records, JSON and validation helpers), `engine` (URLs, engines,
 Alembic config), `rows` (row lookups and conversions), the `WarmStore` sections `accounts`,
-`strategies`, `runs`, `grid_requests`, `identity` (users, API keys, ownership) and `api_requests`
-(backtest requests, idempotent responses), mixins on `section.StoreSection`, and `store` (the
-`WarmStore` class that composes them). Everything public is re-exported here.
+`strategies`, `runs`, `grid_requests`, `identity` (users, API keys, ownership), `api_requests`
+(backtest requests, idempotent responses) and `share_links` (read-only links to run reports),
+mixins on `section.StoreSection`, and `store` (the `WarmStore` class that composes them).
+Everything public is re-exported here.
 """
 
 from quant_platform.storage.warm.engine import (
@@ -63,6 +64,7 @@ from quant_platform.storage.warm.records import (
     ParamDiff,
     ParamVersion,
     PingResult,
+    ShareLink,
     StoredResponse,
     Strategy,
     User,
@@ -95,6 +97,7 @@ __all__ = [
     "ParamDiff",
     "ParamVersion",
     "PingResult",
+    "ShareLink",
     "Status",
     "StoreUnavailable",
     "StoredResponse",

@@ -284,3 +284,18 @@ class StoredResponse:
     status_code: int
     body: Any
     created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ShareLink:
+    """A read-only link to a run's report; valid until `expires_at` unless revoked."""
+
+    id: str
+    run_id: str
+    user_id: int
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+    def valid_at(self, now: dt.datetime) -> bool:
+        return self.revoked_at is None and self.expires_at > now

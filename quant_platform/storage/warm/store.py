@@ -1,6 +1,7 @@
 """The WarmStore class: connection, retried transactions, migrations and ping.
 
-It composes the section mixins (accounts, strategies, runs, grid requests, identity, API requests),
+It composes the section mixins (accounts, strategies, runs, grid requests, identity, API requests,
+share links),
 which hold the domain methods and rely only on `_run` and `_create` from here; see the package
 docstring for the design.
 """
@@ -41,6 +42,7 @@ from quant_platform.storage.warm.grid_requests import GridRequestsMixin
 from quant_platform.storage.warm.identity import IdentityMixin
 from quant_platform.storage.warm.records import PingResult
 from quant_platform.storage.warm.runs import RunsMixin
+from quant_platform.storage.warm.share_links import ShareLinksMixin
 from quant_platform.storage.warm.strategies import StrategiesMixin
 
 # The logger keeps the name the warm tier had as a single module, so logging configs stay valid.
@@ -50,7 +52,13 @@ T = TypeVar("T")
 
 
 class WarmStore(
-    AccountsMixin, StrategiesMixin, RunsMixin, GridRequestsMixin, IdentityMixin, ApiRequestsMixin
+    AccountsMixin,
+    StrategiesMixin,
+    RunsMixin,
+    GridRequestsMixin,
+    IdentityMixin,
+    ApiRequestsMixin,
+    ShareLinksMixin,
 ):
     """Relational store of accounts, strategies, parameter versions, backtests, runs and grid requests.
 
