@@ -24,7 +24,17 @@ from quant_platform import __version__
 from quant_platform.api import errors
 from quant_platform.api.auth import signing_secret, token_user_id
 from quant_platform.api.ratelimit import RateLimiter, RateState
-from quant_platform.api.routers import auth, backtests, data, health, metrics, runs, strategies, users
+from quant_platform.api.routers import (
+    auth,
+    backtests,
+    data,
+    health,
+    metrics,
+    runs,
+    share,
+    strategies,
+    users,
+)
 from quant_platform.api.state import ApiState
 from quant_platform.core.identity import API_KEY_PREFIX
 from quant_platform.settings import Settings
@@ -68,6 +78,8 @@ def create_app(current: Settings) -> FastAPI:
         auth.router,
         backtests.router,
         backtests.grid_router,
+        share.router,  # before runs.router: /artifacts/report is not one of its {artifact}s
+        share.shared_router,
         runs.router,
         data.router,
         strategies.router,

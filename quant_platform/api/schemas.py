@@ -95,6 +95,7 @@ class RunsCreated(BaseModel):
 class ArtifactLinks(BaseModel):
     equity: str
     trades: str
+    report: str
 
 
 class Run(BaseModel):
@@ -172,3 +173,13 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"]
     stores: dict[str, dict[str, Any]]
     version: str
+
+
+class ShareCreate(Strict):
+    expires_in_days: int = Field(7, ge=1, le=30, description="Days until the link stops working (1-30)")
+
+
+class ShareCreated(BaseModel):
+    share_id: str
+    url: str  # path of GET /api/v1/shared/{token} on this API: no credentials needed
+    expires_at: dt.datetime

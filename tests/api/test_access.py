@@ -35,6 +35,10 @@ ROUTES = [
     ("GET", "/api/v1/klines?symbols=600000.SH&start=2024-03-01&end=2024-03-05", None, "data:read", 200),
     ("GET", "/api/v1/quotes/latest?symbols=600000.SH", None, "data:read", 200),
     ("GET", "/api/v1/users", None, "user:manage", 200),
+    # the permission is checked before the run is looked up: 404 means "allowed, but no such run"
+    ("POST", "/api/v1/runs/no-such-run/share", None, "backtest:share", 404),
+    ("DELETE", f"/api/v1/runs/no-such-run/share/{'0' * 32}", None, "backtest:share", 404),
+    ("GET", "/api/v1/runs/no-such-run/artifacts/report", None, "backtest:read", 404),
 ]
 
 

@@ -244,7 +244,9 @@ def run_view(st: ApiState, run: BacktestRun) -> schemas.Run:
     artifacts = None
     if status is Status.SUCCEEDED:
         base = f"/api/v1/runs/{run.id}/artifacts"
-        artifacts = schemas.ArtifactLinks(equity=f"{base}/equity", trades=f"{base}/trades")
+        artifacts = schemas.ArtifactLinks(
+            equity=f"{base}/equity", trades=f"{base}/trades", report=f"{base}/report"
+        )
     return schemas.Run(
         run_id=run.id,
         backtest_id=run.backtest_id,
