@@ -96,6 +96,8 @@ def stats_table(results: Sequence[RunResult]) -> pd.DataFrame:
         scalars = {
             k: v for k, v in stats.items() if isinstance(v, int | float | str | bool) and k != "window"
         }
+        if "sharpe" not in scalars and "mean_sharpe" in scalars:  # single-asset runs: mean over symbols
+            scalars["sharpe"] = scalars["mean_sharpe"]
         row.update({k: scalars.pop(k) for k in LEADING_STATS if k in scalars})
         row.update(scalars)
         if span is not None:

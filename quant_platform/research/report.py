@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from quant_platform.core.plots import drawdown
+from quant_platform.research.compare import LEADING_STATS
 from quant_platform.research.runs import RunResult
 
 PAGE_SIZE = 50  # trades per page
@@ -32,7 +33,15 @@ TRADE_COLUMNS = (
     "commission",
     "is_open",
 )
-RATIO_STATS = {"total_return", "annual_return", "max_drawdown", "win_rate", "volatility", "exposure"}
+RATIO_STATS = {
+    "total_return",
+    "annual_return",
+    "median_total_return",
+    "max_drawdown",
+    "win_rate",
+    "volatility",
+    "exposure",
+}
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:1.5rem auto;max-width:1100px;color:#222}
@@ -133,7 +142,7 @@ def chart_html(equity: pd.Series, title: str) -> str:
         {"step": "all", "label": "all"},
     ]
     fig.update_layout(
-        title={"text": title, "font": {"size": 14}},
+        title={"text": html.escape(title), "font": {"size": 14}},  # plotly reads titles as HTML
         height=560,
         margin={"l": 60, "r": 20, "t": 70, "b": 30},
         showlegend=False,
@@ -205,7 +214,11 @@ def render_report(result: RunResult, *, page_size: int = PAGE_SIZE) -> str:
     warnings = [str(w) for w in stats.pop("warnings", []) or []]
     window = stats.pop("window", None)
     params_source = stats.pop("params_source", None)
-    scalars = [(k, v) for k, v in stats.items() if not isinstance(v, list | dict)]
+    order = {name: i for i, name in enumerate(LEADING_STATS)}  # the headline figures first
+    scalars = sorted(
+        ((k, v) for k, v in stats.items() if not isinstance(v, list | dict)),
+        key=lambda kv: order.get(kv[0], len(order)),
+    )
     what = [
         ("strategy", run.strategy),
         *sorted((f"param {k}", v) for k, v in (run.params or {}).items()),
