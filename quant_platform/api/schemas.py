@@ -183,3 +183,9 @@ class ShareCreated(BaseModel):
     share_id: str
     url: str  # path of GET /api/v1/shared/{token} on this API: no credentials needed
     expires_at: dt.datetime
+
+
+class ShareInfo(ShareCreated):
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+    state: Literal["active", "expired", "revoked"]

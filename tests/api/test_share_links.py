@@ -86,6 +86,7 @@ def test_share_links_open_without_credentials_until_revoked(api, run):
             f"{short['share_id']}.{expiry}.{mac}",  # another link's id
             f"{sid}.{expiry}.{mac[:-2]}{'AA' if mac[-2:] != 'AA' else 'BB'}",  # a forged signature
             "not-a-token",
+            "x" * 500,
         ]
         for bad in tampered:
             r = anonymous.get(f"/api/v1/shared/{bad}")
@@ -98,6 +99,11 @@ def test_share_links_open_without_credentials_until_revoked(api, run):
         assert c.delete(f"{path}/{link['share_id']}").status_code == 204  # idempotent
         assert not_found(anonymous.get(link["url"]))
         assert anonymous.get(short["url"]).status_code == 200  # revoking one link leaves the others
+        listed = {x["share_id"]: x for x in c.get(path).json()}
+        assert (
+            listed[link["share_id"]]["state"] == "revoked" and listed[short["share_id"]]["state"] == "active"
+        )
+        assert listed[short["share_id"]]["url"] == short["url"] and not_found(other.get(path))
 
     with api.client("admin") as admin:  # admins may share anyone's run
         assert admin.post(path).status_code == 201

@@ -2,8 +2,9 @@
 
 `POST /api/v1/runs/{run_id}/share` (the run's owner or an admin) returns a signed URL that expires;
 `GET /api/v1/shared/{token}` serves the report to anyone holding it, without credentials;
-`DELETE /api/v1/runs/{run_id}/share/{share_id}` revokes it. A tampered, expired, revoked or unknown
-link is NOT_FOUND, with one message for all of them, so a guesser learns nothing.
+`GET /api/v1/runs/{run_id}/share` lists them and `DELETE /api/v1/runs/{run_id}/share/{share_id}`
+revokes one. A tampered, expired, revoked or unknown link is NOT_FOUND, with one message for all of
+them, so a guesser learns nothing.
 """
 
 from __future__ import annotations
@@ -98,6 +99,31 @@ def create_share(
     )
 
 
+@router.get("/{run_id}/share", response_model=list[schemas.ShareInfo])
+def list_shares(
+    request: Request, run_id: str = RunId, principal: Principal = Depends(requires(BACKTEST_SHARE))
+) -> list[schemas.ShareInfo]:
+    """The run's share links, oldest first, with their state (active, expired or revoked)."""
+    st = state(request)
+    run = owned_run(st, principal, run_id)
+    now = dt.datetime.now(dt.UTC)
+    return [
+        schemas.ShareInfo(
+            share_id=link.id,
+            url=str(
+                request.app.url_path_for(
+                    "shared_report", token=share.sign(link.id, link.expires_at, st.secret)
+                )
+            ),
+            created_at=link.created_at,
+            expires_at=link.expires_at,
+            revoked_at=link.revoked_at,
+            state="revoked" if link.revoked_at else ("active" if link.valid_at(now) else "expired"),
+        )
+        for link in st.warm.list_share_links(run.id)
+    ]
+
+
 @router.delete("/{run_id}/share/{share_id}", status_code=204, response_class=Response)
 def revoke_share(
     request: Request,
@@ -116,7 +142,7 @@ def revoke_share(
 
 
 @shared_router.get("/{token}", responses=HTML, name="shared_report")
-def shared_report(request: Request, token: str = Path(max_length=200)) -> HTMLResponse:
+def shared_report(request: Request, token: str = Path()) -> HTMLResponse:
     """The report behind a share link, read-only and without credentials."""
     st = state(request)
     verified = share.verify(token, st.secret)
