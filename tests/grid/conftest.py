@@ -114,7 +114,7 @@ def warm(warm_url) -> Iterator[WarmStore]:
 def resources(chdb_path, warm_url, redis_url) -> dict:
     return {
         "clickhouse": ClickHouseResource(dsn=f"chdb://{chdb_path}"),
-        "warehouse": WarehouseResource(url=warm.url.render_as_string(hide_password=False)),
+        "warehouse": WarehouseResource(url=warm_url),
         "hot": HotCacheResource(url=redis_url),
         "market": SyntheticMarketResource(n_symbols=N_SYMBOLS, snapshot_seconds=300),
     }
