@@ -150,9 +150,14 @@ def submit_command(
     what = f"{n:,} combination(s)" + (f", at most {spec.max_evals:,} evaluated" if spec.max_evals else "")
     who = "all symbols" if spec.symbols is None else f"{len(spec.symbols)} symbol(s)"
     verb = "already submitted" if existing is not None else "queued"
+    checks = f", {spec.frequency} bars" if spec.frequency != "1d" else ""
+    if spec.holdout is not None:
+        checks += f", holdout {spec.holdout[0]} .. {spec.holdout[1]}"
+    if spec.walk_forward is not None:
+        checks += f", {spec.walk_forward} walk-forward folds"
     console.print(
         f"grid request [bold]{request.id}[/bold] {verb} ({request.status}): {spec.strategy}, {what}, "
-        f"{who}, {spec.start} .. {spec.end}, objective {spec.objective}"
+        f"{who}, {spec.start} .. {spec.end}{checks}, objective {spec.objective}"
     )
     console.print(f"follow it with: quant-platform grid status {request.id}")
     if request.status.value == "queued":

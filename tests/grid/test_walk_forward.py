@@ -111,3 +111,10 @@ def test_bad_walk_forward_or_frequency_is_one_line_and_exit_2(qp_home, extra, me
     assert out.exit_code == 2, out.output
     assert message in out.output and "Traceback" not in out.output
     assert len(out.output.strip().splitlines()) <= 2  # one message, soft-wrapped at most once
+
+
+def test_submit_says_which_bars_and_checks_it_queued(qp_home):
+    out = runner.invoke(app, [*SUBMIT, "--walk-forward", "2", "--frequency", "15m"])
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.output.split())
+    assert "15m bars, 2 walk-forward folds" in text and "queued" in text
