@@ -443,6 +443,10 @@ def grid_write_results(
     agg = pd.concat([r.agg for r in evaluated]) if evaluated else ev.aggregate(pd.DataFrame(), spec)
     stopped = _stopped(work, results)
     if agg.empty:
+        with warehouse.open() as warm:  # the request fails (hook) but says how far it got
+            counts = {"stopped": stopped, "evaluated": 0, "planned": work.planned, "valid": work.valid}
+            reason = "no combination was evaluated"
+            warm.set_grid_summary(rid, {**counts, "activation": {"action": "none", "reason": reason}})
         raise _final(f"no combination was evaluated (stopped: {stopped})")
     ranked = ev.rank(agg, spec.direction)
     frame = ev.results_frame(rid, rows, ranked, spec.objective)
