@@ -490,13 +490,6 @@ def grid_write_results(
         else:
             saved = save_inactive(warm, spec, rid, best_params, best_objective, reason)
         saved["policy"] = spec.activate
-        try:
-            warm.finish_grid_request(rid, best_params=best_params)
-        except IllegalTransition:
-            context.log.info(f"grid request {rid} was cancelled before it finished: results discarded")
-            with clickhouse.open() as cold:
-                cold.delete_grid_results(rid)
-            return
         counts = {
             "valid": work.valid,
             "planned": work.planned,
@@ -505,10 +498,15 @@ def grid_write_results(
             "batches": work.batches,
             "batches_evaluated": len(evaluated),
         }
-        warm.set_grid_summary(
-            rid,
-            grid_summary(spec, stopped, counts, best_params, best_objective, overfit, holdout, walk, saved),
-        )
+        found = (best_params, best_objective, overfit, holdout, walk, saved)
+        summary = grid_summary(spec, stopped, counts, *found)
+        try:
+            warm.finish_grid_request(rid, best_params=best_params, summary=summary)
+        except IllegalTransition:
+            context.log.info(f"grid request {rid} was cancelled before it finished: results discarded")
+            with clickhouse.open() as cold:
+                cold.delete_grid_results(rid)
+            return
     _publish(
         hot,
         rid,

@@ -148,10 +148,18 @@ class GridRequestsMixin(StoreSection):
 
         return self._run(upd)
 
-    def finish_grid_request(self, request_id: str, *, best_params: Mapping[str, Any] | None) -> GridRequest:
-        """running -> succeeded with progress 100 and the winning parameters."""
+    def finish_grid_request(
+        self,
+        request_id: str,
+        *,
+        best_params: Mapping[str, Any] | None,
+        summary: Mapping[str, Any] | None = None,
+    ) -> GridRequest:
+        """running -> succeeded with progress 100, the winning parameters and, in the same transaction,
+        the search's summary (so a finished request never lacks it)."""
         best = json_safe(dict(best_params)) if best_params is not None else None
-        return self._transition_grid(request_id, Status.SUCCEEDED, progress=100.0, best_params=best)
+        extra = {"summary": json_safe(dict(summary))} if summary is not None else {}
+        return self._transition_grid(request_id, Status.SUCCEEDED, progress=100.0, best_params=best, **extra)
 
     def set_grid_summary(self, request_id: str, summary: Mapping[str, Any]) -> GridRequest:
         """Store what a search that ended found (counts, stop reason, PBO, deflated Sharpe, out-of-sample
