@@ -19,6 +19,7 @@ tags, on a persistent Dagster instance (SQLite under DAGSTER_HOME, like `make`).
 * overhead: the rest of the run (run start, IO manager, run end).
 
     python benchmarks/grid_e2e.py [--symbols 100] [--years 5] [--home DIR] [--executor in_process]
+                                  [--walk-forward N]   # + N anchored folds, evaluated in the write step
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ def main() -> int:
     parser.add_argument("--executor", choices=["in_process", "multiprocess"], default="in_process")
     parser.add_argument("--instance", choices=["persistent", "ephemeral"], default="persistent")
     parser.add_argument("--batch-size", type=int, default=None, help="combinations per batch")
+    parser.add_argument("--walk-forward", type=int, default=None, help="N walk-forward folds (write step)")
     args = parser.parse_args()
 
     home = args.home or Path(tempfile.mkdtemp(prefix="qp-grid-e2e-"))
@@ -141,6 +143,7 @@ def main() -> int:
         start=start.isoformat(),
         end=end.isoformat(),
         batch_size=args.batch_size,
+        walk_forward=args.walk_forward,
         idempotency_key=f"benchmark-{uuid.uuid4().hex}",  # a new search each time, even on a reused --home
         store=store,
     )
@@ -197,6 +200,9 @@ def main() -> int:
     )
     print(f"  best {meta['objective'].value}: {meta['best_objective'].value:.4f} with {done.best_params}")
     print(f"  rows written: {meta['dagster/row_count'].value:,}; wall started {time.ctime(wall0)}")
+    if done.summary and done.summary.get("walk_forward"):
+        oos = done.summary["walk_forward"]["oos"]
+        print(f"  walk-forward: {args.walk_forward} folds, stitched out-of-sample sharpe {oos['sharpe']:.3f}")
     return 0 if total < 60 else 2
 
 

@@ -42,7 +42,9 @@ class Window(Strict):
 
 class Context(Strict):
     universe: list[Symbol] = Field(min_length=1, max_length=500)
-    frequency: Literal["1d"] = "1d"
+    frequency: Literal["1d", "5m", "15m"] = Field(
+        default="1d", description="1d: klines_daily; 5m / 15m: the cold tier's bars_5m / bars_15m"
+    )
     window: Window
 
 
@@ -85,6 +87,12 @@ class RunsCreate(Strict):
         max_length=32,
         description="grid only: out-of-sample window START..END after the backtest's window",
     )
+    walk_forward: int | None = Field(
+        default=None,
+        ge=2,
+        le=20,
+        description="grid only: anchored walk-forward folds over the backtest's window (not with holdout)",
+    )
 
 
 class RunsCreated(BaseModel):
@@ -119,6 +127,11 @@ class GridRequest(BaseModel):
     status: str
     progress: float
     best_params: dict[str, Any] | None
+    summary: dict[str, Any] | None = Field(
+        default=None,
+        description="once the search ended: evaluated / planned, stop reason, PBO, deflated Sharpe "
+        "(n_trials), holdout or walk-forward out-of-sample figures, activation decision and reason",
+    )
     error: str | None
     created_at: dt.datetime
 

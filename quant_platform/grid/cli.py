@@ -36,6 +36,7 @@ def _record(r: Any) -> dict[str, Any]:
         "started_at": r.started_at.isoformat() if r.started_at else None,
         "finished_at": r.finished_at.isoformat() if r.finished_at else None,
         "body": r.body,
+        "summary": r.summary,
     }
 
 
@@ -79,6 +80,15 @@ def submit_command(
         help="Out-of-sample window START..END after --end: parameters are chosen on --start..--end "
         "only, the top combinations are then measured on the holdout (shown side by side)",
     ),
+    walk_forward: int | None = typer.Option(
+        None,
+        "--walk-forward",
+        help="N anchored walk-forward folds (2..20) over --start..--end: each fold chooses on its "
+        "in-sample part and is measured on the next segment; not with --holdout",
+    ),
+    frequency: str = typer.Option(
+        "1d", help="Bar frequency: 1d (klines_daily), 5m or 15m (bars_5m, bars_15m)"
+    ),
     setting: list[str] = typer.Option(
         [], "--setting", help="Engine setting name=value (JSON value), e.g. commission=0.0003"
     ),
@@ -118,6 +128,8 @@ def submit_command(
             settings=settings,
             activate=activate,
             holdout=holdout,
+            frequency=frequency,
+            walk_forward=walk_forward,
         )
     except GridSpecError as exc:
         raise _fail(f"invalid grid request: {exc}", 2) from None
@@ -138,9 +150,14 @@ def submit_command(
     what = f"{n:,} combination(s)" + (f", at most {spec.max_evals:,} evaluated" if spec.max_evals else "")
     who = "all symbols" if spec.symbols is None else f"{len(spec.symbols)} symbol(s)"
     verb = "already submitted" if existing is not None else "queued"
+    checks = f", {spec.frequency} bars" if spec.frequency != "1d" else ""
+    if spec.holdout is not None:
+        checks += f", holdout {spec.holdout[0]} .. {spec.holdout[1]}"
+    if spec.walk_forward is not None:
+        checks += f", {spec.walk_forward} walk-forward folds"
     console.print(
         f"grid request [bold]{request.id}[/bold] {verb} ({request.status}): {spec.strategy}, {what}, "
-        f"{who}, {spec.start} .. {spec.end}, objective {spec.objective}"
+        f"{who}, {spec.start} .. {spec.end}{checks}, objective {spec.objective}"
     )
     console.print(f"follow it with: quant-platform grid status {request.id}")
     if request.status.value == "queued":
@@ -177,7 +194,8 @@ def status_command(
     request_id: str = typer.Argument(..., help="Grid request id"),
     as_json: bool = typer.Option(False, "--json", help="Print the request as JSON"),
 ) -> None:
-    """Status, progress, best parameters and error of a grid request."""
+    """Status, progress, best parameters and error of a grid request; once it ended, the stop reason,
+    evaluated / planned counts, PBO, deflated Sharpe, out-of-sample figures and activation."""
     from quant_platform.grid import service
 
     _, _, _, NotFound, StoreUnavailable = _errors()
@@ -209,6 +227,9 @@ def status_command(
         rows.append(("watch", "re-runs on new klines_daily"))
     if r.body.get("origin"):
         rows.append(("re-run of", str(r.body["origin"].get("request_id"))))
+    from quant_platform.grid.summary import summary_rows
+
+    rows += summary_rows(r.summary)
     for k, v in rows:
         table.add_row(k, v)
     console.print(table)

@@ -77,6 +77,8 @@ def submit(
     settings: Mapping[str, Any] | None = None,
     activate: str = "if-validated",
     holdout: str | Sequence[Any] | None = None,
+    frequency: str = "1d",
+    walk_forward: int | None = None,
     idempotency_key: str | None = None,
     store: WarmStore | None = None,
 ) -> GridRequest:
@@ -101,6 +103,8 @@ def submit(
         settings=settings,
         activate=activate,
         holdout=holdout,
+        frequency=frequency,
+        walk_forward=walk_forward,
     )
     return submit_spec(spec, idempotency_key=idempotency_key, store=store)
 

@@ -56,6 +56,13 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "direction": "long_only",
 }
 
+# Bar frequencies a search can run on: klines_daily or the cold tier's intraday bars.
+FREQUENCIES = ("1d", "5m", "15m")
+# Fewest bars a trading day has at each frequency (A-share sessions are 4 hours, the shortest of the
+# calendars), used to check at submit time that walk-forward folds hold the strategy's warm-up.
+BARS_PER_DAY = {"1d": 1, "5m": 48, "15m": 16}
+WALK_FORWARD_FOLDS = (2, 20)
+
 MAX_VALUES_PER_PARAM = 10_000
 MAX_COMBINATIONS = 200_000  # raw cartesian product; planning validates every combination once
 ALL = "all"
@@ -232,6 +239,8 @@ class GridSpec:
     origin: dict[str, Any] | None = None  # for re-runs of a watched search: what triggered them
     activate: str = "if-validated"  # if-validated | best | never: what happens to the winner
     holdout: tuple[dt.date, dt.date] | None = None  # out-of-sample window after `end`, never searched
+    frequency: str = "1d"  # 1d: klines_daily; 5m / 15m: bars_5m / bars_15m
+    walk_forward: int | None = None  # anchored folds inside [start, end], see grid.walkforward
 
     @property
     def direction(self) -> str:
@@ -268,6 +277,10 @@ class GridSpec:
             body["activate"] = self.activate
         if self.holdout is not None:
             body["holdout"] = [self.holdout[0].isoformat(), self.holdout[1].isoformat()]
+        if self.frequency != "1d":  # defaults stay out of the body: older requests keep their hash
+            body["frequency"] = self.frequency
+        if self.walk_forward is not None:
+            body["walk_forward"] = self.walk_forward
         return body
 
     @classmethod
@@ -276,7 +289,7 @@ class GridSpec:
         known = {
             "strategy", "grid", "start", "end", "universe", "symbols", "objective", "max_evals",
             "time_budget", "early_stop", "batch_size", "watch", "settings", "origin", "activate",
-            "holdout",
+            "holdout", "frequency", "walk_forward",
         }  # fmt: skip
         unknown = sorted(set(body) - known)
         if unknown:
@@ -300,6 +313,8 @@ class GridSpec:
             origin=body.get("origin"),
             activate=body.get("activate", "if-validated"),
             holdout=body.get("holdout"),
+            frequency=body.get("frequency", "1d"),
+            walk_forward=body.get("walk_forward"),
         )
 
 
@@ -357,6 +372,8 @@ def build_spec(
     origin: Mapping[str, Any] | None = None,
     activate: str = "if-validated",
     holdout: str | Sequence[Any] | None = None,
+    frequency: str = "1d",
+    walk_forward: int | None = None,
 ) -> GridSpec:
     """Validate a request and return its `GridSpec`; GridSpecError says what is wrong.
 
@@ -415,6 +432,9 @@ def build_spec(
     if activate not in ("if-validated", "best", "never"):
         raise GridSpecError(f"activate must be one of if-validated, best, never; got {activate!r}")
     held = parse_holdout(holdout, d1)
+    if frequency not in FREQUENCIES:
+        raise GridSpecError(f"frequency must be one of {', '.join(FREQUENCIES)}; got {frequency!r}")
+    folds = _walk_forward(walk_forward, held, spec, valid, d0, d1, frequency)
     return GridSpec(
         strategy=strategy,
         grid=grid,
@@ -431,4 +451,39 @@ def build_spec(
         origin=dict(origin) if origin is not None else None,
         activate=activate,
         holdout=held,
+        frequency=frequency,
+        walk_forward=folds,
     )
+
+
+def _walk_forward(
+    folds: Any,
+    holdout: Any,
+    strategy: Any,
+    valid: list[dict[str, Any]],
+    start: dt.date,
+    end: dt.date,
+    frequency: str,
+) -> int | None:
+    """The number of walk-forward folds, checked: 2..20, not with a holdout, and a window whose first
+    in-sample part (1/(N+1) of it) holds the warm-up of the grid's shortest combination plus 2 bars."""
+    if folds is None:
+        return None
+    lo, hi = WALK_FORWARD_FOLDS
+    if isinstance(folds, bool) or not isinstance(folds, int) or not lo <= folds <= hi:
+        raise GridSpecError(f"walk_forward must be a number of folds from {lo} to {hi}, got {folds!r}")
+    if holdout is not None:
+        raise GridSpecError("give either a holdout or walk-forward folds, not both")
+    from quant_platform.core.calendar import get_calendar
+
+    days = len(get_calendar(settings_now().calendar).sessions(start, end))
+    segment = days // (folds + 1)
+    warmup = min(strategy.warmup_bars(p) for p in valid)
+    need = -(-(warmup + 2) // BARS_PER_DAY[frequency])  # days, rounded up
+    if segment < max(need, 2):
+        raise GridSpecError(
+            f"walk-forward: {days} trading days make {folds + 1} segments of {segment} day(s), but each "
+            f"needs at least {max(need, 2)} ({strategy.name} warms up over {warmup} bar(s) at {frequency}): "
+            "use fewer folds or a longer window"
+        )
+    return folds

@@ -43,7 +43,16 @@ def window_stats(equity: pd.Series, start: Any, end: Any, periods_per_year: floa
     if pos.size == 0:
         return {"total_return": float("nan"), "sharpe": float("nan"), "max_drawdown": float("nan"), "bars": 0}
     first = max(int(pos[0]) - 1, 0)
-    eq = equity.to_numpy()[first : int(pos[-1]) + 1]
+    return {
+        **curve_stats(equity.to_numpy()[first : int(pos[-1]) + 1], periods_per_year),
+        "bars": int(pos.size),
+    }
+
+
+def curve_stats(eq: np.ndarray, periods_per_year: float = 252.0) -> dict:
+    """total_return, sharpe (annualised) and max_drawdown of an equity curve, from its first value."""
+    if eq.size == 0:
+        return {"total_return": float("nan"), "sharpe": float("nan"), "max_drawdown": float("nan")}
     r = eq[1:] / eq[:-1] - 1.0
     sd = float(np.std(r, ddof=1)) if r.size >= 2 else 0.0
     sharpe = float(np.mean(r) / sd * np.sqrt(periods_per_year)) if sd > 0 else float("nan")
@@ -52,7 +61,6 @@ def window_stats(equity: pd.Series, start: Any, end: Any, periods_per_year: floa
         "total_return": float(eq[-1] / eq[0] - 1.0),
         "sharpe": sharpe,
         "max_drawdown": float((eq / peak - 1.0).min()),
-        "bars": int(pos.size),
     }
 
 
@@ -68,8 +76,9 @@ def holdout_report(full: Any, spec: GridSpec, ranked: pd.DataFrame, top: int = H
     for _, row in ranked.head(top).iterrows():
         params = dict(row["params"])
         equity = combination_equity(full, spec, params)
-        ins = window_stats(equity, spec.start, spec.end)
-        oos = window_stats(equity, *spec.holdout)
+        ppy = float(spec.settings.get("periods_per_year", 252.0))
+        ins = window_stats(equity, spec.start, spec.end, ppy)
+        oos = window_stats(equity, *spec.holdout, ppy)
         rows.append(
             {
                 "rank": int(row["rank"]),

@@ -60,6 +60,36 @@ def klines_template(tmp_path_factory) -> Path:
     return root / "chdb"
 
 
+BARS_START, BARS_END = "2024-07-01", "2024-07-05"  # a week of intraday bars
+
+
+@pytest.fixture(scope="session")
+def bars_template(tmp_path_factory) -> Path:
+    """A cold store with a week of 1/5/15-minute bars for 2 symbols; copy it, never open it in place."""
+    from quant_platform.definitions import ASSETS
+
+    root = tmp_path_factory.mktemp("grid_bars")
+    dsn = f"chdb://{root / 'chdb'}"
+    resources = {
+        "clickhouse": ClickHouseResource(dsn=dsn),
+        "market": SyntheticMarketResource(n_symbols=2, snapshot_seconds=60),
+        "warehouse": WarehouseResource(url=f"sqlite:///{root / 'warehouse.sqlite'}"),
+        "hot": HotCacheResource(),
+    }
+    daily = [a for a in ASSETS if a.partitions_def is not None]
+    tags = partition_range_tags(dt.date.fromisoformat(BARS_START), dt.date.fromisoformat(BARS_END))
+    selection = ["raw_quotes", "bars_1m", "bars_5m", "bars_15m"]
+    assert dg.materialize(daily, resources=resources, tags=tags, selection=selection).success
+    return root / "chdb"
+
+
+@pytest.fixture
+def bars_chdb_path(qp_home, bars_template) -> Path:
+    path = qp_home / "chdb"
+    shutil.copytree(bars_template, path, symlinks=True)
+    return path
+
+
 @pytest.fixture
 def chdb_path(qp_home, klines_template) -> Path:
     path = qp_home / "chdb"
@@ -101,6 +131,31 @@ def defs(resources) -> dg.Definitions:
         sensors=GRID_SENSORS,
         resources=resources,
         executor=dg.in_process_executor,
+    )
+
+
+def run_grid_request(dsn: str, warm: WarmStore, redis_url: str) -> dg.ExecuteInProcessResult:
+    """One grid_request_sensor tick over `warm`, then the grid_search run it requested, in process."""
+    from quant_platform.definitions import ASSETS
+    from quant_platform.grid.dagster import GRID_ASSETS, GRID_JOBS
+    from quant_platform.grid.dagster.sensors import evaluate_grid_requests
+
+    instance = dg.DagsterInstance.ephemeral()
+    with dg.build_sensor_context(instance=instance) as ctx:
+        (run,) = evaluate_grid_requests(ctx, warm).run_requests
+    defs = dg.Definitions(
+        assets=[*ASSETS, *GRID_ASSETS],
+        jobs=GRID_JOBS,
+        resources={
+            "clickhouse": ClickHouseResource(dsn=dsn),
+            "warehouse": WarehouseResource(url=warm.url.render_as_string(hide_password=False)),
+            "hot": HotCacheResource(url=redis_url),
+            "market": SyntheticMarketResource(n_symbols=N_SYMBOLS, snapshot_seconds=300),
+        },
+        executor=dg.in_process_executor,
+    )
+    return defs.resolve_job_def("grid_search").execute_in_process(
+        run_config=run.run_config, tags=run.tags, instance=instance, raise_on_error=False
     )
 
 

@@ -178,6 +178,8 @@ def test_no_klines_or_no_time_fails_with_the_reason(defs, instance, warm):
     rushed = submit(warm, time_budget=0.001)
     assert not launch(defs, instance, warm).success
     assert "no combination was evaluated (stopped: time_budget)" in warm.get_grid_request(rushed.id).error
+    summary = warm.get_grid_request(rushed.id).summary
+    assert summary["stopped"] == "time_budget" and summary["evaluated"] == 0 and summary["planned"] == 13
 
 
 def test_portfolio_strategy_is_searched_on_the_whole_universe(defs, instance, warm, chdb_path):

@@ -128,3 +128,19 @@ def test_cli_submit_warns_when_no_daemon_will_launch_the_request(qp_home):
         instance.add_daemon_heartbeat(DaemonHeartbeat(time.time(), "SENSOR", "test", []))
     again = runner.invoke(grid_app, [*SUBMIT, "--objective", "sortino"])
     assert again.exit_code == 0 and "queued" in again.output and "warning" not in again.output
+
+
+def test_a_summary_is_stored_with_the_request_on_both_engines(any_warm):
+    req = _submit(any_warm, _symbol())
+    assert any_warm.get_grid_request(req.id).summary is None
+    summary = {
+        "stopped": "completed",
+        "evaluated": 30,
+        "planned": 30,
+        "pbo": 0.5,
+        "deflated_sharpe": float("nan"),
+    }
+    saved = any_warm.set_grid_summary(req.id, summary)
+    assert saved.summary == {**summary, "deflated_sharpe": None}  # NaN is stored as null on every engine
+    assert any_warm.get_grid_request(req.id).summary == saved.summary
+    assert [r.summary for r in any_warm.list_grid_requests(limit=500) if r.id == req.id] == [saved.summary]

@@ -100,6 +100,7 @@ def test_failed_run_blocked_check_and_grid_each_send_one_message(receiver, qp_ho
         request = store.submit_grid_request({"strategy": "sma_cross"}, "key-1")
         store.claim_queued_grid_requests(1)
         store.finish_grid_request(request.id, best_params={"fast": 5, "slow": 20})
+        store.set_grid_summary(request.id, {"pbo": 0.4375, "deflated_sharpe": 0.12, "stopped": "completed"})
 
     _, c1 = tick(sensors.notify_failed_runs, instance)
     _, c2 = tick(sensors.notify_blocked_checks, instance)
@@ -112,6 +113,7 @@ def test_failed_run_blocked_check_and_grid_each_send_one_message(receiver, qp_ho
     assert "klines_daily" in blocked["title"] and "2024-01-03" in blocked["message"]
     assert "ohlc_order" in blocked["message"] and "3.0000%" in blocked["message"]
     assert request.id in grid["title"] and "fast=5" in grid["message"]
+    assert "PBO: 0.4375" in grid["message"] and "deflated Sharpe: 0.12" in grid["message"]
 
     # the next ticks (or a restarted daemon, which keeps the cursors) send nothing again
     tick(sensors.notify_failed_runs, instance, c1)

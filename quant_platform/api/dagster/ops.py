@@ -1,7 +1,8 @@
 """The `backtest_request` job: one API-requested backtest run, executed like `backtest_runs` does.
 
 The run's record (queued, written by the API) moves to running, the strategy runs on the klines of
-the backtest's universe and window (`assets.backtests.run_universe`, i.e. `backtest.run` per symbol),
+the backtest's universe, frequency and window (`assets.backtests.run_universe`, i.e. `backtest.run`
+per symbol, annualised by the bars per trading day as `backtest run --frequency` does),
 equity and trades go to the cold tier, and the record ends succeeded with its stats, or failed with
 the reason. A run cancelled in the meantime is left cancelled and its results are removed.
 """
@@ -16,6 +17,7 @@ from quant_platform.assets.backtests import (
     BacktestRunsConfig,
     _equity_rows,
     _trade_rows,
+    bars_table,
     data_version,
     run_universe,
 )
@@ -52,14 +54,16 @@ def run_backtest_request(
         bt = warm.get_backtest(run.backtest_id)
         ctx = bt.config["context"]
         start, end, symbols = ctx["window"]["start"], ctx["window"]["end"], ctx["universe"]
+        frequency = ctx.get("frequency", "1d")
+        table = bars_table(frequency)  # the backtest run CLI's reading: klines_daily or bars_5m/15m
         with clickhouse.open() as cold:
-            klines = cold.read_table("klines_daily", start, end, symbols=symbols)
+            klines = cold.read_table(table, start, end, symbols=symbols)
         if klines.empty:
-            reason = f"no klines_daily for {', '.join(symbols[:5])} between {start} and {end}"
+            reason = f"no {table} for {', '.join(symbols[:5])} between {start} and {end}"
             warm.fail_run(run_id, reason)
             raise dg.Failure(reason, allow_retries=False)
         warm.start_run(run_id, data_version=data_version(klines), code_version=__version__)
-        cfg = BacktestRunsConfig(strategy=bt.strategy, symbols=list(symbols)).model_copy(
+        cfg = BacktestRunsConfig(strategy=bt.strategy, symbols=list(symbols), frequency=frequency).model_copy(
             update={"params": dict(run.params)}
         )
         try:

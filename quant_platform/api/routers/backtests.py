@@ -127,9 +127,11 @@ def create_runs(
     def make() -> dict[str, Any]:
         bt = owned_backtest(st, principal, backtest_id)
         if body.mode == "single":
-            grid_only = (body.objective, body.max_evals, body.activate, body.holdout)
+            grid_only = (body.objective, body.max_evals, body.activate, body.holdout, body.walk_forward)
             if any(v is not None for v in grid_only):
-                raise invalid("objective, max_evals, activate and holdout apply to mode 'grid' only")
+                raise invalid(
+                    "objective, max_evals, activate, holdout and walk_forward apply to mode 'grid' only"
+                )
             params = _validate_params(bt.strategy, {**bt.config.get("params", {}), **(body.params or {})})
             run = st.warm.request_backtest_run(bt.id, params)
             return {"run_ids": [run.id], "grid_request_id": None}
@@ -158,6 +160,8 @@ def _submit_grid(st: ApiState, principal: Principal, bt, body: schemas.RunsCreat
             max_evals=body.max_evals,
             activate=body.activate or "if-validated",
             holdout=body.holdout,
+            walk_forward=body.walk_forward,
+            frequency=ctx.get("frequency", "1d"),
             idempotency_key=f"api:{principal.id}:{uuid.uuid4().hex}",
             store=st.warm,
         )
@@ -289,7 +293,8 @@ def get_grid_request(
     grid_request_id: str = Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$"),
     principal: Principal = Depends(requires(BACKTEST_READ)),
 ) -> schemas.GridRequest:
-    """A grid request submitted with mode 'grid': status, progress, best parameters."""
+    """A grid request submitted with mode 'grid': status, progress, best parameters and, once it ended,
+    its summary (counts, stop reason, PBO, deflated Sharpe, out-of-sample figures, activation)."""
     from quant_platform.storage.warm import NotFound
 
     st = state(request)
@@ -305,6 +310,7 @@ def get_grid_request(
         status=str(g.status),
         progress=g.progress,
         best_params=g.best_params,
+        summary=g.summary,
         error=g.error,
         created_at=g.created_at,
     )

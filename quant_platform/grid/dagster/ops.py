@@ -25,6 +25,7 @@ When a step fails for good, a failure hook fails the request with the step's err
 request produces no materialization.
 """
 
+import dataclasses
 import math
 import os
 import socket
@@ -43,7 +44,9 @@ from quant_platform.grid import evaluate as ev
 from quant_platform.grid import progress
 from quant_platform.grid.runs import request_id_from
 from quant_platform.grid.spec import GridSpec, GridSpecError
+from quant_platform.grid.summary import grid_summary
 from quant_platform.grid.validation import holdout_markdown, holdout_report, overfitting_report
+from quant_platform.grid.walkforward import walk_forward_markdown, walk_forward_report
 from quant_platform.grid.winner import DEFLATED_SHARPE_GATE, activate_winner, decide, save_inactive
 from quant_platform.resources.clickhouse import ClickHouseResource
 from quant_platform.resources.hot import HotCacheResource
@@ -51,6 +54,7 @@ from quant_platform.resources.warehouse import WarehouseResource
 from quant_platform.storage.warm import GridRequest, IllegalTransition, NotFound, Status, WarmStoreError
 
 KLINE_COLUMNS = ["symbol", "trade_date", "open", "high", "low", "close", "volume", "limit_up", "limit_down"]
+BAR_COLUMNS = ["symbol", "trade_date", "ts", "open", "high", "low", "close", "volume"]
 # A batch is pure computation on data it was given: a failure is a lost worker or a bug, not a busy
 # store, so the retries come quickly.
 BATCH_RETRY = dg.RetryPolicy(
@@ -179,13 +183,14 @@ def grid_load_klines(
         spec = GridSpec.from_body(request.body)
     except GridSpecError as exc:
         raise _final(f"invalid grid request: {exc}") from None
+    table, columns = _source(spec)
     with clickhouse.open() as cold:
         klines = cold.read_table(
-            "klines_daily",
+            table,
             spec.start,
             spec.end,
             symbols=list(spec.symbols) if spec.symbols is not None else None,
-            columns=KLINE_COLUMNS,
+            columns=columns,
         )
     counts = klines.groupby("symbol").size() if len(klines) else pd.Series(dtype=int)
     usable = sorted(counts[counts >= 2].index)
@@ -193,27 +198,27 @@ def grid_load_klines(
     which = "every symbol" if spec.symbols is None else f"{len(spec.symbols)} symbol(s)"
     if not usable:
         raise _final(
-            f"no klines_daily for {which} between {spec.start} and {spec.end} (a symbol needs at "
-            "least 2 trading days): materialize the market data first (quant-platform run)"
+            f"no {table} for {which} between {spec.start} and {spec.end} (a symbol needs at "
+            "least 2 bars): materialize the market data first (quant-platform run)"
         )
     missing = sorted(set(spec.symbols or ()) - set(usable))
     if missing:
         context.log.warning(
-            f"no usable klines for {len(missing)} symbol(s), searched without them: {missing[:10]}"
+            f"no usable {table} for {len(missing)} symbol(s), searched without them: {missing[:10]}"
         )
+    spec = _frequency_settings(spec, klines)
     try:
         data = ev.universe(klines)
     except ValueError as exc:  # e.g. NaN prices: bad data, not a transient error
-        raise _final(f"klines_daily between {spec.start} and {spec.end} are unusable: {exc}") from None
+        raise _final(f"{table} between {spec.start} and {spec.end} are unusable: {exc}") from None
     full: dict = {}
     if spec.holdout is not None:  # in-sample + holdout, read now: batches never see the holdout
         with clickhouse.open() as cold:
-            both = cold.read_table("klines_daily", spec.start, spec.holdout[1], symbols=usable,
-                                   columns=KLINE_COLUMNS)  # fmt: skip
+            both = cold.read_table(table, spec.start, spec.holdout[1], symbols=usable, columns=columns)
         try:
             full = ev.universe(both)
         except ValueError as exc:
-            raise _final(f"klines_daily up to the holdout's end are unusable: {exc}") from None
+            raise _final(f"{table} up to the holdout's end are unusable: {exc}") from None
     plan = ev.plan_batches(spec, symbols=len(usable))
     deadline = time.time() + spec.time_budget if spec.time_budget is not None else None
     work = Work(
@@ -248,6 +253,26 @@ def grid_load_klines(
     yield dg.Output(full, "holdout_data", metadata={"symbols": len(full)})
     for batch in plan.batches:
         yield dg.DynamicOutput(batch, mapping_key=batch.key, output_name="batches")
+
+
+def _source(spec: GridSpec) -> tuple[str, list[str]]:
+    """The cold table and columns of the search's frequency (as `backtest run --frequency` reads)."""
+    from quant_platform.assets.backtests import bars_table
+
+    table = bars_table(spec.frequency)
+    return table, KLINE_COLUMNS if spec.frequency == "1d" else BAR_COLUMNS
+
+
+def _frequency_settings(spec: GridSpec, bars: pd.DataFrame) -> GridSpec:
+    """Intraday searches annualise by the bars per trading day (`assets.backtests.periods_per_year`,
+    as `backtest run` does; a `periods_per_year` setting of the request wins) and have no price
+    limits (bars carry none)."""
+    if spec.frequency == "1d":
+        return spec
+    from quant_platform.assets.backtests import periods_per_year
+
+    settings = {"periods_per_year": periods_per_year(bars), **spec.settings, "price_limit": False}
+    return dataclasses.replace(spec, settings=settings)
 
 
 def _empty_work(request: GridRequest, stopped: str) -> Work:
@@ -418,6 +443,10 @@ def grid_write_results(
     agg = pd.concat([r.agg for r in evaluated]) if evaluated else ev.aggregate(pd.DataFrame(), spec)
     stopped = _stopped(work, results)
     if agg.empty:
+        with warehouse.open() as warm:  # the request fails (hook) but says how far it got
+            counts = {"stopped": stopped, "evaluated": 0, "planned": work.planned, "valid": work.valid}
+            reason = "no combination was evaluated"
+            warm.set_grid_summary(rid, {**counts, "activation": {"action": "none", "reason": reason}})
         raise _final(f"no combination was evaluated (stopped: {stopped})")
     ranked = ev.rank(agg, spec.direction)
     frame = ev.results_frame(rid, rows, ranked, spec.objective)
@@ -429,6 +458,7 @@ def grid_write_results(
         context.log.warning(f"grid request {rid}: overfitting statistics failed: {exc}")
         overfit = {"n_trials": len(ranked), "pbo": None, "deflated_sharpe": None, "note": str(exc)[:300]}
     holdout = holdout_report(holdout_data, spec, ranked) if holdout_data else []
+    walk = _walk_forward(context, work, spec, evaluated, data)
     png = ev.heatmap_png(ranked, spec, f"{spec.strategy} {spec.start}..{spec.end}: {spec.objective}")
     top = ev.markdown_table(ranked)
     t_rank = time.perf_counter()
@@ -450,6 +480,7 @@ def grid_write_results(
             gates={
                 "deflated_sharpe": (overfit["deflated_sharpe"], DEFLATED_SHARPE_GATE),
                 **({"holdout_sharpe": (holdout[0]["oos_sharpe"], 0.0)} if holdout else {}),
+                **({"walk_forward_oos_sharpe": (walk["oos"]["sharpe"], 0.0)} if walk else {}),
             },
         )
         if best_params is None or best_objective is None:
@@ -459,8 +490,18 @@ def grid_write_results(
         else:
             saved = save_inactive(warm, spec, rid, best_params, best_objective, reason)
         saved["policy"] = spec.activate
+        counts = {
+            "valid": work.valid,
+            "planned": work.planned,
+            "evaluated": len(ranked),
+            "invalid_skipped": work.skipped,
+            "batches": work.batches,
+            "batches_evaluated": len(evaluated),
+        }
+        found = (best_params, best_objective, overfit, holdout, walk, saved)
+        summary = grid_summary(spec, stopped, counts, *found)
         try:
-            warm.finish_grid_request(rid, best_params=best_params)
+            warm.finish_grid_request(rid, best_params=best_params, summary=summary)
         except IllegalTransition:
             context.log.info(f"grid request {rid} was cancelled before it finished: results discarded")
             with clickhouse.open() as cold:
@@ -480,6 +521,7 @@ def grid_write_results(
             "activation": saved,
             "overfitting": overfit,
             "holdout": holdout,
+            "walk_forward": walk,
         },
     )
     seconds = {
@@ -494,16 +536,7 @@ def grid_write_results(
         "window": f"{spec.start} .. {spec.end}",
         "symbols": len(work.symbols),
         "stopped": stopped,
-        "combinations": dg.MetadataValue.json(
-            {
-                "valid": work.valid,
-                "planned": work.planned,
-                "evaluated": len(ranked),
-                "invalid_skipped": work.skipped,
-                "batches": work.batches,
-                "batches_evaluated": len(evaluated),
-            }
-        ),
+        "combinations": dg.MetadataValue.json(counts),
         "dagster/row_count": written,
         "best_params": dg.MetadataValue.json(best_params or {}),
         "best_objective": float(best_objective) if best_objective is not None else float("nan"),
@@ -520,6 +553,11 @@ def grid_write_results(
     if holdout:
         metadata["holdout"] = dg.MetadataValue.md(holdout_markdown(spec, holdout))
         metadata["holdout_sharpe"] = float(holdout[0]["oos_sharpe"])
+    if walk:
+        metadata["walk_forward"] = dg.MetadataValue.md(walk_forward_markdown(walk))
+        metadata["walk_forward_oos_sharpe"] = float(walk["oos"]["sharpe"])
+    if spec.frequency != "1d":
+        metadata["frequency"] = spec.frequency
     if work.missing_symbols:
         metadata["missing_symbols"] = dg.MetadataValue.json(work.missing_symbols)
     if png is not None:
@@ -540,6 +578,24 @@ def grid_write_results(
             "activation": saved,
             "overfitting": overfit,
             "holdout": holdout,
+            "walk_forward": walk,
         },
         metadata=metadata,
     )
+
+
+def _walk_forward(
+    context: dg.OpExecutionContext, work: Work, spec: GridSpec, evaluated: list[BatchResult], data: dict
+) -> dict[str, Any] | None:
+    """The walk-forward folds of a search that asked for them, over the batches it evaluated. When they
+    cannot be computed the report says why and carries a NaN out-of-sample Sharpe, so the gate blocks."""
+    if not spec.walk_forward:
+        return None
+    batches = ev.plan_batches(spec, symbols=len(work.symbols)).batches
+    try:
+        return walk_forward_report(data, spec, [batches[r.index] for r in evaluated])
+    except (ValueError, ArithmeticError) as exc:
+        context.log.warning(f"grid request {work.request_id}: walk-forward failed: {exc}")
+        nan = float("nan")
+        oos = {"total_return": nan, "sharpe": nan, "max_drawdown": nan, "bars": 0}
+        return {"folds_n": spec.walk_forward, "folds": [], "oos": oos, "note": str(exc)[:300]}

@@ -192,7 +192,12 @@ def grid_notices(
     ended.sort(key=lambda r: (_naive(r.finished_at), r.id))
     notices = []
     for r in ended[:BATCH]:
-        extra = {k: float(v) for k, v in (r.body.get("report") or {}).items() if isinstance(v, int | float)}
+        summary = r.summary or {}
+        extra = {
+            label: float(summary[key])
+            for key, label in (("pbo", "PBO"), ("deflated_sharpe", "deflated Sharpe"))
+            if isinstance(summary.get(key), int | float)
+        }
         notices.append(
             notify.grid_done(r.id, r.status.value, r.body.get("strategy"), r.best_params, r.error, extra)
         )

@@ -148,10 +148,33 @@ class GridRequestsMixin(StoreSection):
 
         return self._run(upd)
 
-    def finish_grid_request(self, request_id: str, *, best_params: Mapping[str, Any] | None) -> GridRequest:
-        """running -> succeeded with progress 100 and the winning parameters."""
+    def finish_grid_request(
+        self,
+        request_id: str,
+        *,
+        best_params: Mapping[str, Any] | None,
+        summary: Mapping[str, Any] | None = None,
+    ) -> GridRequest:
+        """running -> succeeded with progress 100, the winning parameters and, in the same transaction,
+        the search's summary (so a finished request never lacks it)."""
         best = json_safe(dict(best_params)) if best_params is not None else None
-        return self._transition_grid(request_id, Status.SUCCEEDED, progress=100.0, best_params=best)
+        extra = {"summary": json_safe(dict(summary))} if summary is not None else {}
+        return self._transition_grid(request_id, Status.SUCCEEDED, progress=100.0, best_params=best, **extra)
+
+    def set_grid_summary(self, request_id: str, summary: Mapping[str, Any]) -> GridRequest:
+        """Store what a search that ended found (counts, stop reason, PBO, deflated Sharpe, out-of-sample
+        figures, activation), so `grid status`, the API and notifications read it without the cold tier.
+        Allowed in any status: the write step records it right after the request ends."""
+        values = json_safe(dict(summary))
+
+        def upd(s: Session) -> GridRequest:
+            row = _grid_row(s, request_id, lock=True)
+            row.summary = values
+            row.updated_at = m.utcnow()
+            s.flush()
+            return _grid(row)
+
+        return self._run(upd)
 
     def fail_grid_request(self, request_id: str, error: str) -> GridRequest:
         return self._transition_grid(request_id, Status.FAILED, error=str(error))

@@ -138,6 +138,9 @@ class GridRequest:
     updated_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+    # Written when the search ends (`set_grid_summary`): counts, stop reason, PBO, deflated Sharpe,
+    # out-of-sample figures and the activation decision; None before.
+    summary: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

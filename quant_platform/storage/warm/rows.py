@@ -140,6 +140,7 @@ def _grid(r: m.GridRequestRow) -> GridRequest:
         updated_at=r.updated_at,
         started_at=r.started_at,
         finished_at=r.finished_at,
+        summary=r.summary,
     )
 
 
