@@ -117,9 +117,10 @@ class _RedisSubscription(RunEventSubscription):
 class RedisHotStore(HotStore):
     """Hot store in Redis. Keys start with `prefix` (default "qp:"); tests use a unique prefix.
 
-    Layout: `quote:{symbol}` is a JSON string; `run:{run_id}` a run's last event (JSON); `chg:{freq}:{symbol}` is a float string; each position
-    field is one hash per account (`pos:{account}:held|entry|max|min`, keyed by symbol), so a single
-    Lua script updates all positions of an account atomically and declares every key it touches.
+    Layout: `quote:{symbol}` is a JSON string; `run:{run_id}` a run's last event (JSON);
+    `chg:{freq}:{symbol}` is a float string; each position field is one hash per account
+    (`pos:{account}:held|entry|max|min`, keyed by symbol), so a single Lua script updates all
+    positions of an account atomically and declares every key it touches.
     The client has short timeouts and a single quick retry, so an unreachable Redis fails in
     milliseconds instead of blocking a run.
     """
