@@ -10,6 +10,8 @@ failing request does not stop the others; the Dagster run fails at the end if an
 """
 
 import contextlib
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
@@ -34,6 +36,10 @@ from quant_platform.storage.hot import HotStore
 from quant_platform.storage.warm import IllegalTransition, Status, WarmStore
 
 KLINES_CACHE = 4  # distinct (universe, window) frames a batch keeps in memory
+# A batch keeps the cold store open across requests for at most this long, then closes it: opening
+# (connect + schema check) costs more than a request's write, while closing now and then lets others
+# (the API's artifact reads) take the embedded store's one-process lock.
+COLD_HOLD_SECONDS = 10.0
 
 
 class BacktestRequestConfig(dg.Config):
@@ -52,13 +58,35 @@ class _Batch:
     def __init__(self, context: dg.OpExecutionContext, warm: WarmStore, clickhouse, hot: HotStore) -> None:
         self.log, self.warm, self.clickhouse, self.hot = context.log, warm, clickhouse, hot
         self._klines: dict[tuple, pd.DataFrame] = {}
+        self._cold: contextlib.ExitStack | None = None
+        self._store: Any = None
+        self._opened = 0.0
+
+    @contextlib.contextmanager
+    def cold(self) -> Iterator[Any]:
+        """The cold store, reused while it was opened less than COLD_HOLD_SECONDS ago."""
+        if self._cold is None or time.monotonic() - self._opened > COLD_HOLD_SECONDS:
+            self.release()
+            self._cold = contextlib.ExitStack()
+            self._store = self._cold.enter_context(self.clickhouse.open())
+            self._opened = time.monotonic()
+        try:
+            yield self._store
+        except BaseException:
+            self.release()  # a failed read or write: the next request opens a fresh store
+            raise
+
+    def release(self) -> None:
+        if self._cold is not None:
+            cold, self._cold, self._store = self._cold, None, None
+            cold.close()
 
     def klines(self, symbols: list[str], start: str, end: str) -> pd.DataFrame:
         key = (tuple(symbols), start, end)
         if key not in self._klines:
             if len(self._klines) >= KLINES_CACHE:
                 self._klines.pop(next(iter(self._klines)))
-            with self.clickhouse.open() as cold:
+            with self.cold() as cold:
                 self._klines[key] = cold.read_table("klines_daily", start, end, symbols=symbols)
         return self._klines[key]
 
@@ -67,7 +95,7 @@ class _Batch:
         return status
 
     def drop_results(self, run_id: str) -> None:
-        with self.clickhouse.open() as cold:
+        with self.cold() as cold:
             cold.delete_run(run_id)
 
     def execute(self, run_id: str) -> str:
@@ -101,7 +129,7 @@ class _Batch:
                 self.log.info(f"run {run_id} was cancelled while it ran: results dropped")
                 return self.ended(run_id, "cancelled", "cancelled")
             progress.publish(self.hot, run_id, "simulated")
-            with self.clickhouse.open() as cold:
+            with self.cold() as cold:
                 cold.append(BACKTEST_EQUITY, _equity_rows(run_id, out))
                 cold.append(BACKTEST_TRADES, _trade_rows(run_id, out["trades"]))
             progress.publish(self.hot, run_id, "written")
@@ -139,8 +167,11 @@ def run_backtest_request(
     outcomes: dict[str, str] = {}
     with warehouse.open() as warm:
         batch = _Batch(context, warm, clickhouse, hot.store())
-        for run_id in config.run_ids:
-            outcomes[run_id] = batch.execute(run_id)
+        try:
+            for run_id in config.run_ids:
+                outcomes[run_id] = batch.execute(run_id)
+        finally:
+            batch.release()
     failed = [r for r, status in outcomes.items() if status == "failed"]
     if failed:
         raise dg.Failure(
