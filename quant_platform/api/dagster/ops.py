@@ -25,6 +25,7 @@ from quant_platform.assets.backtests import (
     _equity_rows,
     _trade_rows,
     data_version,
+    ohlcv_frames,
     run_universe,
 )
 from quant_platform.conventions import COLD_POOL, EMBEDDED_TAG
@@ -57,7 +58,7 @@ class _Batch:
 
     def __init__(self, context: dg.OpExecutionContext, warm: WarmStore, clickhouse, hot: HotStore) -> None:
         self.log, self.warm, self.clickhouse, self.hot = context.log, warm, clickhouse, hot
-        self._klines: dict[tuple, pd.DataFrame] = {}
+        self._klines: dict[tuple, tuple[pd.DataFrame, str, dict]] = {}
         self._cold: contextlib.ExitStack | None = None
         self._store: Any = None
         self._opened = 0.0
@@ -81,13 +82,17 @@ class _Batch:
             cold, self._cold, self._store = self._cold, None, None
             cold.close()
 
-    def klines(self, symbols: list[str], start: str, end: str) -> pd.DataFrame:
+    def klines(self, symbols: list[str], start: str, end: str) -> tuple[pd.DataFrame, str, dict]:
+        """The klines of a universe and window, their data version and per-symbol frames, read once."""
         key = (tuple(symbols), start, end)
         if key not in self._klines:
             if len(self._klines) >= KLINES_CACHE:
                 self._klines.pop(next(iter(self._klines)))
             with self.cold() as cold:
-                self._klines[key] = cold.read_table("klines_daily", start, end, symbols=symbols)
+                klines = cold.read_table("klines_daily", start, end, symbols=symbols)
+            version = data_version(klines) if not klines.empty else ""
+            frames = ohlcv_frames(klines) if not klines.empty else {}
+            self._klines[key] = (klines, version, frames)
         return self._klines[key]
 
     def ended(self, run_id: str, status: str, stage: str, **extra: Any) -> str:
@@ -109,14 +114,14 @@ class _Batch:
         bt = warm.get_backtest(run.backtest_id)
         ctx = bt.config["context"]
         start, end, symbols = ctx["window"]["start"], ctx["window"]["end"], list(ctx["universe"])
-        klines = self.klines(symbols, start, end)
+        klines, version, frames = self.klines(symbols, start, end)
         if klines.empty:
             reason = f"no klines_daily for {', '.join(symbols[:5])} between {start} and {end}"
             with contextlib.suppress(IllegalTransition):
                 warm.fail_run(run_id, reason)
             return self.ended(run_id, "failed", "failed", error=reason)
         try:
-            warm.start_run(run_id, data_version=data_version(klines), code_version=__version__)
+            warm.start_run(run_id, data_version=version, code_version=__version__)
         except IllegalTransition:  # cancelled (or taken by another batch) since it was read
             return "skipped"
         progress.publish(self.hot, run_id, "data_loaded", rows=len(klines))
@@ -124,7 +129,7 @@ class _Batch:
             update={"params": dict(run.params)}
         )
         try:
-            out = run_universe(klines, cfg)
+            out = run_universe(klines, cfg, frames)
             if warm.get_run(run_id).status is Status.CANCELLED:
                 self.log.info(f"run {run_id} was cancelled while it ran: results dropped")
                 return self.ended(run_id, "cancelled", "cancelled")
