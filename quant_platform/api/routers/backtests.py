@@ -251,8 +251,8 @@ def _cancel_dagster_run(st: ApiState, run_id: str) -> None:
                 instance.report_run_canceled(run)  # what the queued run coordinator does
             else:
                 instance.run_coordinator.cancel_run(run.run_id)
-    except Exception:  # noqa: BLE001 - the warm record is already cancelled; the job honours it
-        log.warning("asking Dagster to stop the run of %s failed", run_id, exc_info=True)
+    except Exception as exc:  # noqa: BLE001 - the warm record is already cancelled; the job honours it
+        log.warning("asking Dagster to stop the run of %s failed: %s", run_id, type(exc).__name__)
 
 
 def _live(st: ApiState, run_id: str) -> bool:
