@@ -330,7 +330,7 @@ class IdempotencyRow(Base):
 
 
 class ShareLinkRow(Base):
-    """A read-only link to one run's report: the URL carries the id and an HMAC, the row revokes it."""
+    """A read-only link to a run's report: the URL carries its id and an HMAC; the row makes it revocable."""
 
     __tablename__ = "share_links"
     __table_args__ = (_TABLE_ARGS,)

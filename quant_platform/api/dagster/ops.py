@@ -1,12 +1,13 @@
 """The `backtest_request` job: a batch of API-requested backtest runs, each executed like `backtest_runs`.
 
 For each request of the batch, in order: a record still queued is picked up (event `started`), the
-klines of its universe and window are read (shared by the requests of the batch that ask for the same
-data), the record moves to running (`data_loaded`), the strategy runs (`assets.backtests.run_universe`,
-`simulated`), equity and trades go to the cold tier (`written`) and the record ends succeeded with its
-stats (`finished`), or failed with the reason. Events go to the hot tier's `runs.{run_id}` channel
-(`api.progress`). A request cancelled in the meantime is left cancelled and its results removed. A
-failing request does not stop the others; the Dagster run fails at the end if any request failed.
+klines (or 5m / 15m bars, by the backtest's frequency) of its universe and window are read (shared
+by the requests of the batch that ask for the same data), the record moves to running
+(`data_loaded`), the strategy runs (`assets.backtests.run_universe`, `simulated`), equity and trades
+go to the cold tier (`written`) and the record ends succeeded with its stats (`finished`), or failed
+with the reason. Events go to the hot tier's `runs.{run_id}` channel (`api.progress`). A request
+cancelled in the meantime is left cancelled and its results removed. A failing request does not
+stop the others; the Dagster run fails at the end if any request failed.
 """
 
 import contextlib
@@ -24,6 +25,7 @@ from quant_platform.assets.backtests import (
     BacktestRunsConfig,
     _equity_rows,
     _trade_rows,
+    bars_table,
     data_version,
     ohlcv_frames,
     run_universe,
@@ -82,14 +84,14 @@ class _Batch:
             cold, self._cold, self._store = self._cold, None, None
             cold.close()
 
-    def klines(self, symbols: list[str], start: str, end: str) -> tuple[pd.DataFrame, str, dict]:
-        """The klines of a universe and window, their data version and per-symbol frames, read once."""
-        key = (tuple(symbols), start, end)
+    def klines(self, table: str, symbols: list[str], start: str, end: str) -> tuple[pd.DataFrame, str, dict]:
+        """The bars of a universe and window, their data version and per-symbol frames, read once."""
+        key = (table, tuple(symbols), start, end)
         if key not in self._klines:
             if len(self._klines) >= KLINES_CACHE:
                 self._klines.pop(next(iter(self._klines)))
             with self.cold() as cold:
-                klines = cold.read_table("klines_daily", start, end, symbols=symbols)
+                klines = cold.read_table(table, start, end, symbols=symbols)
             version = data_version(klines) if not klines.empty else ""
             frames = ohlcv_frames(klines) if not klines.empty else {}
             self._klines[key] = (klines, version, frames)
@@ -114,9 +116,11 @@ class _Batch:
         bt = warm.get_backtest(run.backtest_id)
         ctx = bt.config["context"]
         start, end, symbols = ctx["window"]["start"], ctx["window"]["end"], list(ctx["universe"])
-        klines, version, frames = self.klines(symbols, start, end)
+        frequency = ctx.get("frequency", "1d")
+        table = bars_table(frequency)  # klines_daily, or bars_5m / bars_15m for intraday backtests
+        klines, version, frames = self.klines(table, symbols, start, end)
         if klines.empty:
-            reason = f"no klines_daily for {', '.join(symbols[:5])} between {start} and {end}"
+            reason = f"no {table} for {', '.join(symbols[:5])} between {start} and {end}"
             with contextlib.suppress(IllegalTransition):
                 warm.fail_run(run_id, reason)
             return self.ended(run_id, "failed", "failed", error=reason)
@@ -125,7 +129,7 @@ class _Batch:
         except IllegalTransition:  # cancelled (or taken by another batch) since it was read
             return "skipped"
         progress.publish(self.hot, run_id, "data_loaded", rows=len(klines))
-        cfg = BacktestRunsConfig(strategy=bt.strategy, symbols=symbols).model_copy(
+        cfg = BacktestRunsConfig(strategy=bt.strategy, symbols=symbols, frequency=frequency).model_copy(
             update={"params": dict(run.params)}
         )
         try:
