@@ -8,6 +8,13 @@ p99 latency and the sequential request rate of each. The peer is a bare `GET /pe
 before any of the API's work (authentication, a warm-tier read, a write with an idempotency claim).
 
     python benchmarks/api.py [--requests 300]
+
+`--scenario load` (`benchmarks/api_load.py`): 50 users submit 4 single backtests each at once (daily,
+100 symbols x 5 years) to `quant-platform serve` with `dagster-daemon run` executing them; prints
+the queue wait (submit -> running) and submit -> succeeded, average and p95, next to the goals, and
+`GET run` p50/p99 at a fixed request rate during the load.
+
+    python benchmarks/api.py --scenario load [--users 50] [--runs-per-user 4] [--get-rate 20]
 """
 
 from __future__ import annotations
@@ -24,8 +31,20 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--requests", type=int, default=300, help="timed requests per route")
+    ap.add_argument("--scenario", choices=["latency", "load"], default="latency")
+    ap.add_argument("--requests", type=int, default=300, help="latency: timed requests per route")
+    ap.add_argument("--users", type=int, default=50, help="load: users submitting at once")
+    ap.add_argument("--runs-per-user", type=int, default=4, help="load: single runs each user submits")
+    ap.add_argument("--symbols", type=int, default=100, help="load: symbols of every backtest")
+    ap.add_argument("--years", type=int, default=5, help="load: years of daily klines (from 2020)")
+    ap.add_argument("--get-rate", type=float, default=20.0, help="load: GET run requests per second")
+    ap.add_argument("--timeout", type=float, default=1800.0, help="load: give up after this many seconds")
+    ap.add_argument("--keep", action="store_true", help="load: keep the temporary QP_HOME and logs")
     args = ap.parse_args(argv)
+    if args.scenario == "load":
+        import api_load
+
+        return api_load.run(args)
 
     home = Path(tempfile.mkdtemp(prefix="qp-api-bench-"))
     os.environ.update({"QP_HOME": str(home), "QP_DEPLOYMENT": "local", "QP_API_RATE_LIMIT": "1000000/minute"})

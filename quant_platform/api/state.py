@@ -1,7 +1,8 @@
 """What the app holds between requests: settings, the warm store (a connection pool), the rate
-limiter, the signing key and, lazily, the Dagster instance. Never the cold store: with an embedded
-ClickHouse (chdb) one process holds the data path, so `cold()` opens it per request and closes it
-before answering; a path held by another process is waited for briefly, then UPSTREAM_ERROR 503.
+limiter, the signing key and, lazily, the Dagster instance and the hot tier (run progress). Never
+the cold store: with an embedded ClickHouse (chdb) one process holds the data path, so `cold()`
+opens it per request and closes it before answering; a path held by another process is waited for
+briefly, then UPSTREAM_ERROR 503.
 """
 
 from __future__ import annotations
@@ -31,6 +32,15 @@ class ApiState:
     limiter: RateLimiter
     secret: str
     _instance: Any = field(default=None, repr=False)
+    _hot: Any = field(default=None, repr=False)
+
+    def hot(self):
+        """The hot tier (run progress events), opened once; its outages read as "no event"."""
+        if self._hot is None:
+            from quant_platform.storage.hot import ResilientHotStore, hot_store_from_url
+
+            self._hot = ResilientHotStore(hot_store_from_url(self.settings.stores.redis_url))
+        return self._hot
 
     def dagster_instance(self):
         """The Dagster instance of `$DAGSTER_HOME` (runs, daemon heartbeats), opened once."""
@@ -72,5 +82,7 @@ class ApiState:
 
     def close(self) -> None:
         self.warm.close()
+        if self._hot is not None:
+            self._hot.close()
         if self._instance is not None:
             self._instance.dispose()

@@ -103,10 +103,19 @@ def portfolio_equity(curves: dict[str, pd.Series], cash_each: float) -> pd.Serie
     return frame.ffill().fillna(cash_each).sum(axis=1).rename("equity")
 
 
-def run_universe(klines: pd.DataFrame, cfg: BacktestRunsConfig) -> dict[str, Any]:
+def ohlcv_frames(klines: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The per-symbol OHLCV frames `run_universe` runs on; callers running many backtests on the same
+    klines (API batches) build them once."""
+    return {sym: _ohlcv(frame) for sym, frame in klines.groupby("symbol", sort=True)}
+
+
+def run_universe(
+    klines: pd.DataFrame, cfg: BacktestRunsConfig, frames: dict[str, pd.DataFrame] | None = None
+) -> dict[str, Any]:
     """Backtest the universe: a portfolio strategy (``universe="multi"``) once on the whole universe
     with all the cash, exactly as `backtest.run` on the long frame; a single-asset strategy on every
-    symbol with an equal share of the cash. Returns the results, the total and any warnings."""
+    symbol with an equal share of the cash. Returns the results, the total and any warnings.
+    `frames`: `ohlcv_frames(klines)` when the caller has them already."""
     from quant_platform import backtest  # numba compiles on first use: keep code-location loads light
 
     symbols = sorted(klines["symbol"].unique())
@@ -114,7 +123,7 @@ def run_universe(klines: pd.DataFrame, cfg: BacktestRunsConfig) -> dict[str, Any
         raise ValueError("no klines in the backtest window: materialize klines_daily first")
     spec = backtest.get_strategy(cfg.strategy)
     params = backtest.validate_params(cfg.strategy, cfg.params)
-    frames = {sym: _ohlcv(frame) for sym, frame in klines.groupby("symbol", sort=True)}
+    frames = dict(frames) if frames is not None else ohlcv_frames(klines)
     bars = max(len(f) for f in frames.values())
     warning = spec.window_warning(params, bars)
     warnings = [warning] if warning else []

@@ -2,7 +2,8 @@
 of every role with API keys, and an httpx client per user.
 
 `api` starts a server over the stores of the current environment (the isolated `qp_home`, SQLite);
-`api_mysql` over MariaDB + Redis (`mysql_url`, `redis_db` from tests/conftest.py). A test can stop and
+`api_mysql` over MariaDB + Redis (`mysql_url`, `redis_db` from tests/conftest.py); `api_redis` over
+SQLite + the test Redis, so run events reach the API. A test can stop and
 start the server again (`server.restart()`), over the same stores.
 """
 
@@ -120,6 +121,14 @@ def api_mysql(qp_home, monkeypatch, mysql_database_factory, redis_db) -> Iterato
     url = mysql_database_factory()
     monkeypatch.setenv("QP_WAREHOUSE_URL", url)
     monkeypatch.setenv("QP_REDIS_URL", redis_db)
+    monkeypatch.setenv("QP_API_RATE_LIMIT", "1000/minute")
+    yield from start_api(Settings.from_env())
+
+
+@pytest.fixture
+def api_redis(qp_home, monkeypatch, redis_url) -> Iterator[Api]:
+    """SQLite warm tier, Redis hot tier (the test database): run events cross processes."""
+    monkeypatch.setenv("QP_REDIS_URL", redis_url)
     monkeypatch.setenv("QP_API_RATE_LIMIT", "1000/minute")
     yield from start_api(Settings.from_env())
 

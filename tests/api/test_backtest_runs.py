@@ -11,7 +11,7 @@ import dagster as dg
 
 from quant_platform.api.dagster import API_JOBS
 from quant_platform.api.dagster.sensors import evaluate_backtest_requests
-from quant_platform.resources import ClickHouseResource, WarehouseResource
+from quant_platform.resources import ClickHouseResource, HotCacheResource, WarehouseResource
 from quant_platform.sources.synthetic import synthetic_symbols
 from tests.grid.conftest import END, N_SYMBOLS, START, chdb_path  # noqa: F401 - a copy of the klines
 
@@ -28,7 +28,7 @@ def backtest_body(start=START, end=END):
 
 
 def launch(api, chdb, instance):
-    """One sensor tick, then the runs it requested, executed in process."""
+    """One sensor tick, then the run it requested (a batch of the pending requests), executed in process."""
     with dg.build_sensor_context(instance=instance) as ctx:
         requests = evaluate_backtest_requests(ctx, api.warm).run_requests
     defs = dg.Definitions(
@@ -36,6 +36,7 @@ def launch(api, chdb, instance):
         resources={
             "clickhouse": ClickHouseResource(dsn=f"chdb://{chdb}"),
             "warehouse": WarehouseResource(url=api.server.settings.stores.warehouse_url),
+            "hot": HotCacheResource(url=api.server.settings.stores.redis_url),
         },
     )
     job = defs.resolve_job_def("backtest_request")
@@ -83,6 +84,25 @@ def test_single_backtest_runs_to_succeeded_in_dagster(api, chdb_path):  # noqa: 
         # a finished run cannot be cancelled
         r = c.post(f"/api/v1/backtests/{bid}/runs/{run_id}:cancel")
         assert r.status_code == 409 and r.json()["error"]["code"] == "CONFLICT"
+
+
+def test_a_batch_runs_each_request_to_its_own_end(api, chdb_path):  # noqa: F811
+    """One Dagster run for three requests: the one without klines fails with its reason, the others
+    succeed with their own stats; the Dagster run reports the failure."""
+    instance = dg.DagsterInstance.ephemeral()
+    with api.client("trader") as c:
+        empty = c.post("/api/v1/backtests", json=backtest_body("2023-01-03", "2023-02-28")).json()
+        bid = c.post("/api/v1/backtests", json=backtest_body()).json()["backtest_id"]
+        (first,) = c.post(f"/api/v1/backtests/{bid}/runs", json={"params": {"fast": 3}}).json()["run_ids"]
+        (failing,) = c.post(f"/api/v1/backtests/{empty['backtest_id']}/runs", json={}).json()["run_ids"]
+        (last,) = c.post(f"/api/v1/backtests/{bid}/runs", json={"params": {"fast": 8}}).json()["run_ids"]
+        (result,) = launch(api, chdb_path, instance)
+        assert not result.success
+        runs = {r: c.get(f"/api/v1/backtests/{bid}/runs/{r}").json() for r in (first, last)}
+        assert {r["status"] for r in runs.values()} == {"succeeded"}
+        assert runs[first]["stats"]["total_return"] != runs[last]["stats"]["total_return"]
+        failed = c.get(f"/api/v1/backtests/{empty['backtest_id']}/runs/{failing}").json()
+        assert failed["status"] == "failed" and "no klines_daily" in failed["error"]
 
 
 def test_klines_and_latest_quotes_come_from_the_cold_store(api, chdb_path):  # noqa: F811

@@ -263,6 +263,16 @@ def test_run_events_pub_sub(hot: HotStore) -> None:
     assert hot.publish_run_event(run_id, {"status": "late"}) == 0  # nobody listens any more
 
 
+def test_the_last_run_event_is_kept_for_late_readers(hot: HotStore) -> None:
+    run_id = uuid.uuid4().hex
+    assert hot.last_run_event(run_id) is None
+    hot.publish_run_event(run_id, {"status": "running", "stage": "data_loaded", "progress": 25})
+    hot.publish_run_event(run_id, {"status": "running", "stage": "simulated", "progress": 70})
+    last = hot.last_run_event(run_id)
+    assert last["stage"] == "simulated" and last["progress"] == 70 and last["run_id"] == run_id
+    assert hot.last_run_event(f"other-{run_id}") is None
+
+
 def test_hot_store_from_url(redis_url: str) -> None:
     assert isinstance(hot_store_from_url("memory://"), MemoryHotStore)
     redis_store = hot_store_from_url(redis_url, prefix="qptest:url:")

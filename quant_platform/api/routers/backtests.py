@@ -4,13 +4,14 @@ job), never in the web request; a grid run is a grid request (`grid.service`) fo
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response
 
-from quant_platform.api import schemas
+from quant_platform.api import progress, schemas
 from quant_platform.api.auth import Principal, requires
 from quant_platform.api.errors import conflict, invalid, not_found
 from quant_platform.api.idempotency import HEADER, respond
@@ -18,6 +19,8 @@ from quant_platform.api.routers.common import owned_backtest, owned_run, state
 from quant_platform.api.state import ApiState
 from quant_platform.core.identity import BACKTEST_READ, BACKTEST_SUBMIT
 from quant_platform.storage.warm import BacktestRun, IllegalTransition, Status
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/backtests", tags=["backtests"])
 grid_router = APIRouter(prefix="/grid-requests", tags=["backtests"])
@@ -213,36 +216,65 @@ def cancel_run(
             st.warm.cancel_run(run_id)
         except IllegalTransition as exc:
             raise conflict(str(exc)) from None
+        progress.publish(st.hot(), run_id, "cancelled", "cancelled")  # ends event streams
         _cancel_dagster_run(st, run_id)
 
     return respond(request, principal, idempotency_key, {"run_id": run_id}, make, 204)
 
 
 def _cancel_dagster_run(st: ApiState, run_id: str) -> None:
-    """Ask Dagster to stop the run's execution too (best effort: the job also checks the status)."""
+    """Ask Dagster to stop the run executing the request, once nothing else of its batch is left.
+
+    A queued (or not yet launched) Dagster run is cancelled where it stands; a starting or started one
+    is terminated (`run_coordinator.cancel_run`: CANCELING, then the run worker is interrupted). A
+    batch that still holds other live requests keeps running: the job skips or drops the cancelled
+    one (it re-reads the status). Best effort: the warm record is cancelled already and the job
+    honours it.
+    """
     try:
         import dagster as dg
 
-        from quant_platform.api.dagster.runs import RUN_TAG
+        from quant_platform.api.dagster.runs import JOB, run_ids_of
 
         instance = st.dagster_instance()
-        for run in instance.get_runs(filters=dg.RunsFilter(tags={RUN_TAG: run_id}), limit=5):
+        live = [
+            dg.DagsterRunStatus.QUEUED,
+            dg.DagsterRunStatus.NOT_STARTED,
+            dg.DagsterRunStatus.STARTING,
+            dg.DagsterRunStatus.STARTED,
+        ]
+        for run in instance.get_runs(filters=dg.RunsFilter(job_name=JOB, statuses=live), limit=100):
+            ids = run_ids_of(run.run_config)
+            if run_id not in ids:
+                continue
+            others = [r for r in ids if r != run_id]
+            if any(_live(st, r) for r in others):
+                continue
             if run.status in (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED):
-                instance.report_run_canceled(run)
-            elif run.status == dg.DagsterRunStatus.STARTED:
-                instance.run_launcher.terminate(run.run_id)
-    except Exception:  # noqa: BLE001 - the warm record is already cancelled; the job honours it
-        pass
+                instance.report_run_canceling(run, message=f"backtest run {run_id} was cancelled")
+                instance.report_run_canceled(run)  # what the queued run coordinator does
+            else:
+                instance.run_coordinator.cancel_run(run.run_id)
+    except Exception as exc:  # noqa: BLE001 - the warm record is already cancelled; the job honours it
+        log.warning("asking Dagster to stop the run of %s failed: %s", run_id, type(exc).__name__)
+
+
+def _live(st: ApiState, run_id: str) -> bool:
+    try:
+        return Status(st.warm.get_run(run_id).status) in (Status.QUEUED, Status.RUNNING)
+    except Exception:  # noqa: BLE001 - a record that cannot be read does not keep a batch alive
+        return False
 
 
 def run_view(st: ApiState, run: BacktestRun) -> schemas.Run:
     status = Status(run.status)
-    progress = {Status.QUEUED: 0.0, Status.RUNNING: 50.0}.get(status, 100.0)
+    last = st.hot().last_run_event(run.id) if status is Status.RUNNING else None
+    percent = progress.progress(status.value, last)
     message = None
     if status is Status.QUEUED:
         message = _queued_message(st, run)
     elif status is Status.RUNNING:
-        message = "running in Dagster"
+        message = "running in Dagster" + (f": {last['stage']}" if last and last.get("stage") else "")
     elif status is Status.FAILED:
         message = "failed: see error"
     artifacts = None
@@ -256,7 +288,7 @@ def run_view(st: ApiState, run: BacktestRun) -> schemas.Run:
         backtest_id=run.backtest_id,
         strategy=run.strategy,
         status=status.value,
-        progress=progress,
+        progress=percent,
         message=message,
         params=run.params,
         stats=run.stats,

@@ -1,13 +1,14 @@
-"""GET /api/v1/runs/{run_id}/artifacts/{equity|trades}?format=csv|json: a run's cold-tier results."""
+"""GET /api/v1/runs/{run_id}/artifacts/{equity|trades}?format=csv|json: a run's cold-tier results;
+GET /api/v1/runs/{run_id}/events: Server-Sent Events of its progress (`api.events`)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from quant_platform.api import schemas
+from quant_platform.api import events, schemas
 from quant_platform.api.auth import Principal, requires
 from quant_platform.api.errors import not_found
 from quant_platform.api.routers.common import frame_rows, owned_run, state
@@ -16,6 +17,7 @@ from quant_platform.core.identity import BACKTEST_READ
 router = APIRouter(prefix="/runs", tags=["runs"])
 
 TABLES = {"equity": "backtest_equity", "trades": "backtest_trades"}
+RunId = Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 @router.get(
@@ -25,7 +27,7 @@ TABLES = {"equity": "backtest_equity", "trades": "backtest_trades"}
 )
 def artifact(
     request: Request,
-    run_id: str = Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$"),
+    run_id: str = RunId,
     artifact: Literal["equity", "trades"] = Path(),
     format: Literal["json", "csv"] = Query("json"),
     principal: Principal = Depends(requires(BACKTEST_READ)),
@@ -44,3 +46,25 @@ def artifact(
             headers={"Content-Disposition": f'attachment; filename="{run_id}-{artifact}.csv"'},
         )
     return JSONResponse(frame_rows(df))
+
+
+@router.get(
+    "/{run_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
+def run_events(
+    request: Request,
+    run_id: str = RunId,
+    heartbeat: float = Query(15.0, ge=1.0, le=60.0, description="seconds between heartbeat comments"),
+    timeout: float = Query(900.0, ge=1.0, le=3600.0, description="the stream ends after this many seconds"),
+    principal: Principal = Depends(requires(BACKTEST_READ)),
+) -> StreamingResponse:
+    """Server-Sent Events: a `state` event, then the run's `progress` events until its terminal one."""
+    st = state(request)
+    owned_run(st, principal, run_id)
+    return StreamingResponse(
+        events.stream(st, run_id, heartbeat=heartbeat, timeout=timeout),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

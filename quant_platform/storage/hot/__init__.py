@@ -26,6 +26,7 @@ only re-exports them, so `from quant_platform.storage.hot import X` stays the im
 from __future__ import annotations
 
 from quant_platform.storage.hot.base import (
+    RUN_EVENT_TTL,
     TERMINAL_EVENT_STATUSES,
     HotStore,
     RunEventSubscription,
@@ -49,6 +50,7 @@ from quant_platform.storage.hot.resilient import FallbackReader, ResilientHotSto
 __all__ = [
     "CHANGE_COLUMNS",
     "CHANGE_FREQS",
+    "RUN_EVENT_TTL",
     "TERMINAL_EVENT_STATUSES",
     "FallbackReader",
     "HotPing",

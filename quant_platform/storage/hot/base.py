@@ -17,6 +17,9 @@ from quant_platform.storage.hot.codec import HotPing, PositionState
 from quant_platform.storage.hot.policy import TTLPolicy
 
 TERMINAL_EVENT_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+# How long a run's last event stays readable (`last_run_event`): long enough for anyone polling the
+# run while it runs, short enough that finished runs do not pile up keys.
+RUN_EVENT_TTL = 3600.0
 
 
 def run_channel(run_id: str) -> str:
@@ -117,10 +120,15 @@ class HotStore(ABC):
     # run events --------------------------------------------------------------------------------
     @abstractmethod
     def publish_run_event(self, run_id: str, event: Mapping[str, Any]) -> int:
-        """Publish `event` (JSON-able; `run_id` and `ts` added if absent) on `runs.{run_id}`.
+        """Publish `event` (JSON-able; `run_id` and `ts` added if absent) on `runs.{run_id}`, and keep
+        it as the run's last event (`last_run_event`) for `RUN_EVENT_TTL` seconds.
 
         Returns the number of subscribers that received it.
         """
+
+    @abstractmethod
+    def last_run_event(self, run_id: str) -> dict[str, Any] | None:
+        """The last event published for the run within `RUN_EVENT_TTL`, for readers that come late."""
 
     @abstractmethod
     def subscribe_run_events(self, run_id: str) -> RunEventSubscription:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from quant_platform.storage.hot.base import HotStore, RunEventSubscription, run_channel
+from quant_platform.storage.hot.base import RUN_EVENT_TTL, HotStore, RunEventSubscription, run_channel
 from quant_platform.storage.hot.codec import (
     CHANGE_FREQS,
     HotPing,
@@ -179,11 +179,16 @@ class MemoryHotStore(HotStore):
 
     def publish_run_event(self, run_id: str, event: Mapping[str, Any]) -> int:
         payload = _event_payload(run_id, event)
+        self._put([(f"run:{run_id}", payload)], RUN_EVENT_TTL)
         with self._lock:
             subs = list(self._subscribers.get(run_channel(run_id), []))
         for q in subs:
             q.put(payload)
         return len(subs)
+
+    def last_run_event(self, run_id: str) -> dict[str, Any] | None:
+        (doc,) = self._get([f"run:{run_id}"])
+        return None if doc is None else json.loads(doc)
 
     def subscribe_run_events(self, run_id: str) -> RunEventSubscription:
         return _MemorySubscription(self, run_channel(run_id))

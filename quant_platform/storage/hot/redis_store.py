@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pandas as pd
 
 from quant_platform.core.schema import RAW_QUOTES
-from quant_platform.storage.hot.base import HotStore, RunEventSubscription, run_channel
+from quant_platform.storage.hot.base import RUN_EVENT_TTL, HotStore, RunEventSubscription, run_channel
 from quant_platform.storage.hot.codec import (
     CHANGE_FREQS,
     HotPing,
@@ -117,9 +117,10 @@ class _RedisSubscription(RunEventSubscription):
 class RedisHotStore(HotStore):
     """Hot store in Redis. Keys start with `prefix` (default "qp:"); tests use a unique prefix.
 
-    Layout: `quote:{symbol}` is a JSON string; `chg:{freq}:{symbol}` is a float string; each position
-    field is one hash per account (`pos:{account}:held|entry|max|min`, keyed by symbol), so a single
-    Lua script updates all positions of an account atomically and declares every key it touches.
+    Layout: `quote:{symbol}` is a JSON string; `run:{run_id}` a run's last event (JSON);
+    `chg:{freq}:{symbol}` is a float string; each position field is one hash per account
+    (`pos:{account}:held|entry|max|min`, keyed by symbol), so a single Lua script updates all
+    positions of an account atomically and declares every key it touches.
     The client has short timeouts and a single quick retry, so an unreachable Redis fails in
     milliseconds instead of blocking a run.
     """
@@ -296,8 +297,17 @@ class RedisHotStore(HotStore):
 
     # run events --------------------------------------------------------------------------------
     def publish_run_event(self, run_id: str, event: Mapping[str, Any]) -> int:
+        payload = _event_payload(run_id, event)
         with self._errors("publish_run_event"):
-            return int(self.client.publish(run_channel(run_id), _event_payload(run_id, event)))
+            pipe = self.client.pipeline(transaction=False)
+            pipe.set(self._k("run", run_id), payload, px=int(RUN_EVENT_TTL * 1000))
+            pipe.publish(run_channel(run_id), payload)
+            return int(pipe.execute()[1])
+
+    def last_run_event(self, run_id: str) -> dict[str, Any] | None:
+        with self._errors("last_run_event"):
+            doc = self.client.get(self._k("run", run_id))
+        return None if doc is None else json.loads(doc)
 
     def subscribe_run_events(self, run_id: str) -> RunEventSubscription:
         return _RedisSubscription(self, run_channel(run_id))

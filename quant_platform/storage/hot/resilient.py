@@ -211,6 +211,11 @@ class ResilientHotStore(HotStore):
             "publish_run_event", lambda: self.primary.publish_run_event(run_id, event), lambda: 0, write=True
         )
 
+    def last_run_event(self, run_id: str) -> dict[str, Any] | None:
+        return self._call(
+            "last_run_event", lambda: self.primary.last_run_event(run_id), lambda: None, write=False
+        )
+
     def subscribe_run_events(self, run_id: str) -> RunEventSubscription:
         return self._call(
             "subscribe_run_events", lambda: self.primary.subscribe_run_events(run_id), _NoEvents, write=False
