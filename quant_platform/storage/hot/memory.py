@@ -27,10 +27,9 @@ from quant_platform.storage.hot.codec import (
     _rate_items,
     _rates_frame,
     _unique,
-    decode_quotes,
-    encode_quotes,
 )
 from quant_platform.storage.hot.policy import TTLPolicy
+from quant_platform.storage.hot.quote_codec import decode_quotes, encode_quotes
 
 
 class _MemorySubscription(RunEventSubscription):
@@ -69,6 +68,7 @@ class MemoryHotStore(HotStore):
         self.ttl = ttl or TTLPolicy(session_ttl=300.0 if session_ttl is None else session_ttl)
         self._lock = threading.RLock()
         self._values: dict[str, tuple[str, float]] = {}  # key -> (value, monotonic expiry)
+        self._quotes: dict[str, tuple[bytes, float]] = {}  # symbol -> (packed record, expiry)
         self._positions: dict[
             str, dict[str, list[float]]
         ] = {}  # account -> symbol -> [held, entry, max, min]
@@ -83,6 +83,7 @@ class MemoryHotStore(HotStore):
                 self._values[key] = (value, now + ttl)
             if now - self._last_sweep > 60:
                 self._values = {k: v for k, v in self._values.items() if v[1] > now}
+                self._quotes = {k: v for k, v in self._quotes.items() if v[1] > now}
                 self._last_sweep = now
 
     def _get(self, keys: Sequence[str]) -> list[str | None]:
@@ -98,17 +99,24 @@ class MemoryHotStore(HotStore):
         return out
 
     def set_latest_quotes(self, df: pd.DataFrame, *, now: pd.Timestamp | None = None) -> int:
-        docs = encode_quotes(df)
-        self._put(((f"quote:{s}", d) for s, d in docs.items()), self.ttl.seconds(now))
+        docs = encode_quotes(df)  # the same packed records as Redis, so both answer identically
+        expiry = time.monotonic() + self.ttl.seconds(now)
+        with self._lock:
+            for sym, doc in docs.items():
+                self._quotes[sym] = (doc, expiry)
+        self._put((), 0.0)  # the periodic sweep
         return len(docs)
 
     def get_latest_quotes(self, symbols: Iterable[str]) -> pd.DataFrame:
         syms = _unique(symbols)
-        return decode_quotes([d for d in self._get([f"quote:{s}" for s in syms]) if d is not None])
+        now = time.monotonic()
+        with self._lock:
+            docs = [h[0] if h is not None and h[1] > now else None for h in map(self._quotes.get, syms)]
+        return decode_quotes(syms, docs)
 
     def quote_ttl(self, symbol: str) -> float | None:
         with self._lock:
-            hit = self._values.get(f"quote:{symbol}")
+            hit = self._quotes.get(symbol)
             left = None if hit is None else hit[1] - time.monotonic()
         return left if left is not None and left > 0 else None
 
@@ -191,7 +199,7 @@ class MemoryHotStore(HotStore):
     def ping(self) -> HotPing:
         t0 = time.perf_counter()
         with self._lock:
-            size = len(self._values)
+            size = len(self._values) + len(self._quotes)
         latency = (time.perf_counter() - t0) * 1000
         return HotPing(self.url, self.backend, True, f"in-process ({size} keys)", round(latency, 4))
 
