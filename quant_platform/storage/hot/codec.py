@@ -26,7 +26,12 @@ CHANGE_COLUMNS = tuple(f"change_{f}" for f in CHANGE_FREQS)
 
 @dataclass(frozen=True)
 class PositionState:
-    """What exit rules need about an open position: how long it is held and its price extremes."""
+    """What exit rules need about an open position: how long it is held and its price extremes.
+
+    `quantity` is the units held as `record_trades` last left them, so that recording a trade
+    needs no scan of the account's history; None when unknown (a position imported from files or
+    opened by hand), and then the cold tier's history decides.
+    """
 
     account: str
     symbol: str
@@ -34,6 +39,7 @@ class PositionState:
     entry_price: float
     max_price: float
     min_price: float
+    quantity: float | None = None
 
 
 @dataclass(frozen=True)

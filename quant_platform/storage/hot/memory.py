@@ -70,8 +70,8 @@ class MemoryHotStore(HotStore):
         self._values: dict[str, tuple[str, float]] = {}  # key -> (value, monotonic expiry)
         self._quotes: dict[str, tuple[bytes, float]] = {}  # symbol -> (packed record, expiry)
         self._positions: dict[
-            str, dict[str, list[float]]
-        ] = {}  # account -> symbol -> [held, entry, max, min]
+            str, dict[str, list[float | None]]
+        ] = {}  # account -> symbol -> [held, entry, max, min, quantity]
         self._rolled: dict[str, str] = {}
         self._subscribers: dict[str, list[queue.Queue[str]]] = {}
         self._last_sweep = time.monotonic()
@@ -143,8 +143,19 @@ class MemoryHotStore(HotStore):
         _check_name("symbol", symbol)
         p = float(entry_price)
         with self._lock:
-            self._positions.setdefault(account, {})[symbol] = [int(held_days), p, p, p]
+            self._positions.setdefault(account, {})[symbol] = [int(held_days), p, p, p, None]
         return PositionState(account, symbol, int(held_days), p, p, p)
+
+    def set_position_quantities(self, account: str, quantities: Mapping[str, float]) -> int:
+        n = 0
+        with self._lock:
+            book = self._positions.get(account, {})
+            for sym, q in _prices(quantities):
+                st = book.get(sym)
+                if st is not None:
+                    st[4] = q
+                    n += 1
+        return n
 
     def close_position(self, account: str, symbol: str) -> bool:
         with self._lock:
@@ -153,12 +164,12 @@ class MemoryHotStore(HotStore):
     def get_position(self, account: str, symbol: str) -> PositionState | None:
         with self._lock:
             st = self._positions.get(account, {}).get(symbol)
-            return None if st is None else PositionState(account, symbol, int(st[0]), st[1], st[2], st[3])
+            return None if st is None else PositionState(account, symbol, int(st[0]), *st[1:])
 
     def get_positions(self, account: str) -> dict[str, PositionState]:
         with self._lock:
             return {
-                s: PositionState(account, s, int(st[0]), st[1], st[2], st[3])
+                s: PositionState(account, s, int(st[0]), *st[1:])
                 for s, st in self._positions.get(account, {}).items()
             }
 

@@ -66,7 +66,19 @@ for i = 1, #syms do redis.call('HINCRBY', KEYS[1], syms[i], 1) end
 return #syms
 """
 
-_POSITION_PARTS = ("held", "entry", "max", "min")
+# KEYS: entry, qty hashes of one account. ARGV: symbol1, qty1, ... Only open positions get one.
+_LUA_SET_QUANTITIES = """
+local n = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+    n = n + 1
+  end
+end
+return n
+"""
+
+_POSITION_PARTS = ("held", "entry", "max", "min", "qty")
 
 
 def mask_redis_url(url: str) -> str:
@@ -119,7 +131,7 @@ class RedisHotStore(HotStore):
     Layout: `q2:{symbol}` is a packed quote record (`quote_codec`; the `q2` prefix is its format, so
     a layout change starts a new namespace and the old keys expire, as the JSON `quote:{symbol}`
     keys of earlier versions do); `chg:{freq}:{symbol}` is a float string; each position
-    field is one hash per account (`pos:{account}:held|entry|max|min`, keyed by symbol), so a single
+    field is one hash per account (`pos:{account}:held|entry|max|min|qty`, keyed by symbol), so a single
     Lua script updates all positions of an account atomically and declares every key it touches.
     The client has short timeouts and a single quick retry, so an unreachable Redis fails in
     milliseconds instead of blocking a run.
@@ -156,6 +168,7 @@ class RedisHotStore(HotStore):
         )
         self._update_prices = self.client.register_script(_LUA_UPDATE_PRICES)
         self._roll_day = self.client.register_script(_LUA_ROLL_DAY)
+        self._set_quantities = self.client.register_script(_LUA_SET_QUANTITIES)
 
     def __repr__(self) -> str:
         return f"RedisHotStore({self.masked_url!r}, prefix={self.prefix!r})"
@@ -265,8 +278,19 @@ class RedisHotStore(HotStore):
             pipe.hset(keys["held"], symbol, int(held_days))
             for part in ("entry", "max", "min"):
                 pipe.hset(keys[part], symbol, repr(p))
+            pipe.hdel(keys["qty"], symbol)
             pipe.execute()
         return PositionState(account, symbol, int(held_days), p, p, p)
+
+    def set_position_quantities(self, account: str, quantities: Mapping[str, float]) -> int:
+        keys = self._pos_keys(account)
+        args: list[str] = []
+        for sym, q in _prices(quantities):
+            args += [sym, repr(q)]
+        if not args:
+            return 0
+        with self._errors("set_position_quantities"):
+            return int(self._set_quantities(keys=[keys["entry"], keys["qty"]], args=args))
 
     def close_position(self, account: str, symbol: str) -> bool:
         keys = self._pos_keys(account)
@@ -283,10 +307,11 @@ class RedisHotStore(HotStore):
             pipe = self.client.pipeline(transaction=True)  # MULTI: a consistent snapshot of the four fields
             for part in _POSITION_PARTS:
                 pipe.hget(keys[part], symbol)
-            held, entry, mx, mn = pipe.execute()
+            held, entry, mx, mn, qty = pipe.execute()
         if entry is None:
             return None
-        return PositionState(account, symbol, int(held or 0), float(entry), float(mx), float(mn))
+        q = None if qty is None else float(qty)
+        return PositionState(account, symbol, int(held or 0), float(entry), float(mx), float(mn), q)
 
     def get_positions(self, account: str) -> dict[str, PositionState]:
         keys = self._pos_keys(account)
@@ -294,10 +319,16 @@ class RedisHotStore(HotStore):
             pipe = self.client.pipeline(transaction=True)
             for part in _POSITION_PARTS:
                 pipe.hgetall(keys[part])
-            held, entry, mx, mn = pipe.execute()
+            held, entry, mx, mn, qty = pipe.execute()
         return {
             s: PositionState(
-                account, s, int(held.get(s, 0)), float(e), float(mx.get(s, e)), float(mn.get(s, e))
+                account,
+                s,
+                int(held.get(s, 0)),
+                float(e),
+                float(mx.get(s, e)),
+                float(mn.get(s, e)),
+                float(qty[s]) if s in qty else None,
             )
             for s, e in entry.items()
         }
