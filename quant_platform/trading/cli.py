@@ -227,7 +227,9 @@ def trades_summary(accounts: list[str] | None = typer.Argument(None, help="Accou
 @trades_app.command("roll-day")
 def trades_roll_day(
     accounts: list[str] | None = typer.Argument(None, help="Accounts (default: the active ones)"),
-    day: str | None = typer.Option(None, help="Trading day rolled (makes a repeated roll a no-op)"),
+    day: str | None = typer.Option(
+        None, help="Trading day rolled (default: today); a repeated roll of a day is a no-op"
+    ),
 ) -> None:
     """Add a held day to every open position (run once per trading day)."""
     with _client() as qp:

@@ -12,7 +12,8 @@ new trades move the hot-tier positions of their (account, symbol):
   batch reads no history; only when the hot tier cannot say (an outage, a position imported
   without a quantity, a sell without a position) does the account's cold-tier history decide.
 
-Held days advance with `roll_day` (idempotent per day). With `files` (`QP_DUAL_WRITE=files`), every
+Held days advance with `roll_day` (idempotent per day; the `position_day_roll` job runs it after
+the close). With `files` (`QP_DUAL_WRITE=files`), every
 trade and position write also goes to the old file store, so going back is a configuration change.
 """
 
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from quant_platform.core.calendar import DateLike
+from quant_platform.core.calendar import DateLike, get_calendar, to_date
 from quant_platform.core.limits import (
     MAX_ACCOUNTS,
     MAX_TRADE_RANGE_DAYS,
@@ -179,11 +180,17 @@ class TradingService:
         return sum(1 for s in opens if s not in flat), closed
 
     def roll_day(self, accounts: Sequence[str] | None = None, day: DateLike | None = None) -> dict[str, int]:
-        """Add a held day to every open position of the accounts (default: the active ones)."""
+        """Add a held day to every open position of the accounts (default: the active ones).
+
+        Idempotent per day: `day` (default: today on the exchange's clock) is remembered per
+        account, and a roll for that day or an earlier one does nothing, so a retried job or a
+        repeated command never counts a day twice.
+        """
         names = account_list(accounts) if accounts else [a.name for a in self.warm.list_accounts("active")]
-        rolled = {
-            a: self.hot.roll_day(a, None if day is None else str(pd.Timestamp(day).date())) for a in names
-        }
+        if day is None:
+            day = pd.Timestamp.now(tz=str(get_calendar(self.calendar).tz)).date()
+        key = to_date(day).isoformat()
+        rolled = {a: self.hot.roll_day(a, key) for a in names}
         for a in names:
             self._dual_write_positions(a)
         return rolled
