@@ -83,10 +83,16 @@ def _rate_items(df: pd.DataFrame) -> list[tuple[str, str, float]]:
     return items
 
 
+class _Symbols(list):
+    """A list `_unique` already de-duplicated, so the resilient wrapper and its store check it once."""
+
+
 def _unique(symbols: Iterable[str]) -> list[str]:
+    if isinstance(symbols, _Symbols):
+        return symbols
     if isinstance(symbols, str):
         symbols = [symbols]
-    return list(dict.fromkeys(map(str, symbols)))
+    return _Symbols(dict.fromkeys(map(str, symbols)))
 
 
 def _check_name(what: str, value: str) -> str:

@@ -12,8 +12,10 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from quant_platform.storage.hot.base import HotStore, RunEventSubscription, run_channel
@@ -68,7 +70,8 @@ class MemoryHotStore(HotStore):
         self.ttl = ttl or TTLPolicy(session_ttl=300.0 if session_ttl is None else session_ttl)
         self._lock = threading.RLock()
         self._values: dict[str, tuple[str, float]] = {}  # key -> (value, monotonic expiry)
-        self._quotes: dict[str, tuple[bytes, float]] = {}  # symbol -> (packed record, expiry)
+        self._quotes: dict[str, bytes] = {}  # symbol -> packed record
+        self._quote_expiry: dict[str, float] = {}  # symbol -> monotonic expiry, apart: read in C loops
         self._positions: dict[
             str, dict[str, list[float | None]]
         ] = {}  # account -> symbol -> [held, entry, max, min, quantity]
@@ -83,7 +86,9 @@ class MemoryHotStore(HotStore):
                 self._values[key] = (value, now + ttl)
             if now - self._last_sweep > 60:
                 self._values = {k: v for k, v in self._values.items() if v[1] > now}
-                self._quotes = {k: v for k, v in self._quotes.items() if v[1] > now}
+                expired = [k for k, t in self._quote_expiry.items() if t <= now]
+                for k in expired:
+                    del self._quotes[k], self._quote_expiry[k]
                 self._last_sweep = now
 
     def _get(self, keys: Sequence[str]) -> list[str | None]:
@@ -102,8 +107,8 @@ class MemoryHotStore(HotStore):
         docs = encode_quotes(df)  # the same packed records as Redis, so both answer identically
         expiry = time.monotonic() + self.ttl.seconds(now)
         with self._lock:
-            for sym, doc in docs.items():
-                self._quotes[sym] = (doc, expiry)
+            self._quotes.update(docs)
+            self._quote_expiry.update(dict.fromkeys(docs, expiry))
         self._put((), 0.0)  # the periodic sweep
         return len(docs)
 
@@ -111,13 +116,16 @@ class MemoryHotStore(HotStore):
         syms = _unique(symbols)
         now = time.monotonic()
         with self._lock:
-            docs = [h[0] if h is not None and h[1] > now else None for h in map(self._quotes.get, syms)]
+            docs = list(map(self._quotes.get, syms))
+            expiry = np.fromiter(map(self._quote_expiry.get, syms, repeat(0.0)), float, len(syms))
+        for i in np.flatnonzero(expiry <= now).tolist():
+            docs[i] = None
         return decode_quotes(syms, docs)
 
     def quote_ttl(self, symbol: str) -> float | None:
         with self._lock:
-            hit = self._quotes.get(symbol)
-            left = None if hit is None else hit[1] - time.monotonic()
+            hit = self._quote_expiry.get(symbol)
+            left = None if hit is None else hit - time.monotonic()
         return left if left is not None and left > 0 else None
 
     def set_change_rates(self, df: pd.DataFrame, *, now: pd.Timestamp | None = None) -> int:
