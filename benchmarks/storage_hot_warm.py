@@ -2,6 +2,7 @@
 
     python benchmarks/storage_hot_warm.py [--redis-url redis://127.0.0.1:6379/13]
         [--mysql-url mysql+pymysql://root@127.0.0.1:3306] [--symbols 5000] [--repeat 7]
+        [--trades 100000]
 
 First the read path of the latest quotes (`Client.latest_quotes`, the call behind
 `/api/v1/quotes/latest`): 5,000 symbols and one symbol, on the in-process store and on Redis, next
@@ -10,8 +11,9 @@ records) and the goals (5,000 < 5 ms, one < 1 ms), with the load average, since 
 machine moves these figures a lot. Then, on Redis and on the in-process store: a batch write/read
 of N latest quotes, a single position read, a price update over 100 positions, the day roll, and
 the cost of a call while Redis is down (ResilientHotStore, first failure and with the circuit
-open). On SQLite and MySQL: a run's create -> start -> finish and a single run read. Unreachable
-services are skipped. The MySQL benchmark uses its own database, `qp_bench_<random>`, and drops it afterwards.
+open); `record_trades` of 1,000 fills over an account's history on chdb. On SQLite and MySQL: a
+run's create -> start -> finish and a single run read. Unreachable services are skipped. The MySQL
+benchmark uses its own database, `qp_bench_<random>`, and drops it afterwards.
 """
 
 from __future__ import annotations
@@ -168,6 +170,59 @@ def bench_read_path(kind: str, redis_url: str, n: int, repeat: int) -> None:
         )
 
 
+def fills(account: str, n: int, first: int, day: pd.Timestamp) -> pd.DataFrame:
+    """n fills over 200 symbols, buys twice as often as sells, so positions stay open."""
+    rng = np.random.default_rng(first)
+    i = np.arange(first, first + n)
+    return pd.DataFrame(
+        {
+            "trade_id": [f"T{k:08d}" for k in i],
+            "account": account,
+            "strategy": "bench",
+            "symbol": [f"{600000 + k % 200}.SH" for k in i],
+            "side": np.where(i % 3 == 2, "sell", "buy"),
+            "quantity": np.where(i % 3 == 2, 100.0, 200.0),
+            "price": rng.uniform(5, 50, n).round(2),
+            "ts": day + pd.to_timedelta(i % 14_400, unit="s"),
+            "commission": 1.0,
+            "realized_pnl": 0.0,
+        }
+    )
+
+
+def bench_record_trades(history: int, repeat: int) -> None:
+    """record_trades of a day's 1,000 fills over an account's history, next to the history scan
+    (net quantities per symbol) that decided closes before the hot position kept the units held."""
+    from quant_platform.client import Client
+
+    with tempfile.TemporaryDirectory() as tmp:
+        qp = Client(f"chdb://{tmp}/chdb", f"sqlite:///{tmp}/warm.sqlite", "memory://")
+        try:
+            qp.warm.create_account("bench", initial_cash=1e9)
+            days = pd.bdate_range("2023-01-02", periods=max(1, history // 1000), tz="UTC")
+            for k, day in enumerate(days):
+                qp.record_trades(fills("bench", min(1000, history - 1000 * k), 1000 * k, day))
+            day, first = days[-1] + pd.offsets.BDay(1), history
+            samples, scans = [], []
+            for _ in range(repeat):
+                batch = fills("bench", 1000, first, day)
+                t0 = time.perf_counter()
+                qp.record_trades(batch)
+                samples.append((time.perf_counter() - t0) * 1000)
+                syms = sorted(batch["symbol"].unique())
+                t0 = time.perf_counter()
+                qp.cold.net_quantities(["bench"], syms)
+                scans.append((time.perf_counter() - t0) * 1000)
+                first, day = first + 1000, day + pd.offsets.BDay(1)
+        finally:
+            qp.close()
+    print(
+        f"  {'record_trades(1,000 fills), p50':<44} {statistics.median(samples):9.1f} ms"
+        f"   + the history scan it no longer runs: {statistics.median(scans):7.1f} ms"
+        f" ({history:,} trades, 200 symbols)"
+    )
+
+
 def bench_down(repeat: int) -> None:
     one = quotes(1)
     fresh = [ResilientHotStore(RedisHotStore("redis://127.0.0.1:1/0")) for _ in range(repeat)]
@@ -212,6 +267,7 @@ def main() -> None:
     ap.add_argument("--mysql-url", default="mysql+pymysql://root@127.0.0.1:3306")
     ap.add_argument("--symbols", type=int, default=5000)
     ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--trades", type=int, default=100_000, help="trade history of the record_trades bench")
     args = ap.parse_args()
     logging.getLogger("quant_platform").setLevel(logging.ERROR)  # the degraded bench warns on purpose
 
@@ -236,6 +292,8 @@ def main() -> None:
             redis_store.delete_prefix()
             redis_store.close()
 
+    print("trading, record_trades on chdb with the in-process hot tier")
+    bench_record_trades(args.trades, args.repeat)
     print("hot tier, degraded")
     bench_down(args.repeat)
 
