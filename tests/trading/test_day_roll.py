@@ -55,6 +55,7 @@ def test_the_job_rolls_active_accounts_once_per_day(warm_url: str, redis_url: st
         for acc in (active, paused):
             for sym in ("600000.SH", "600001.SH"):
                 hot.close_position(acc, sym)
+            hot.client.delete(f"qp:pos:{acc}:rolled")  # the last rolled day of the test's account
         warm.close()
 
 
