@@ -13,7 +13,9 @@ of N latest quotes, a single position read, a price update over 100 positions, t
 the cost of a call while Redis is down (ResilientHotStore, first failure and with the circuit
 open); `record_trades` of 1,000 fills over an account's history on chdb. On SQLite and MySQL: a
 run's create -> start -> finish and a single run read. Unreachable services are skipped. The MySQL
-benchmark uses its own database, `qp_bench_<random>`, and drops it afterwards.
+benchmark uses its own database, `qp_bench_<random>`, and drops it afterwards. The read path goes
+through the client, so it writes (and then deletes) quotes under the client's own keys
+(`qp:q2:<symbol>`) in the --redis-url database: give it a scratch database, never a live one.
 """
 
 from __future__ import annotations
