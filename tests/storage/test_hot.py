@@ -412,3 +412,17 @@ def test_packed_quotes_keep_nulls_extra_columns_and_partial_frames(hot: HotStore
     hot.set_latest_quotes(pd.DataFrame({"symbol": ["X.SH"], "price": [1.5]}), now=TRADING)
     partial = hot.get_latest_quotes(["X.SH"])
     assert list(partial.columns) == ["symbol", "price"] and partial.loc[0, "price"] == 1.5
+
+
+def test_a_quote_read_heals_a_connection_dropped_while_pooled(hot_factory, redis_url: str) -> None:
+    import redis
+
+    store = hot_factory("redis")
+    store.set_latest_quotes(quotes(3), now=TRADING)
+    conn_id = store.client.client_id()  # the one pooled connection the next read reuses
+    admin = redis.Redis.from_url(redis_url)
+    try:
+        assert admin.client_kill_filter(_id=conn_id) == 1
+    finally:
+        admin.close()
+    assert len(store.get_latest_quotes(["600000.SH", "600002.SH"])) == 2

@@ -225,7 +225,7 @@ class RedisHotStore(HotStore):
             return self.client.execute_command("MGET", *keys, NEVER_DECODE=True)
         packed = pack_command(("MGET", *keys))
         pool = self.client.connection_pool
-        conn = pool.get_connection()
+        conn = pool.get_connection()  # the pool reconnects a connection the server dropped meanwhile
         try:
             conn.send_packed_command([packed])
             return conn.read_response(disable_decoding=True)
