@@ -166,6 +166,7 @@ class RedisHotStore(HotStore):
             retry=Retry(NoBackoff(), 1),  # one immediate retry heals a connection dropped while pooled
             health_check_interval=30,
         )
+        self._last_mget: tuple[list[str], bytes] | None = None  # (symbols, packed MGET), see _mget_quotes
         self._update_prices = self.client.register_script(_LUA_UPDATE_PRICES)
         self._roll_day = self.client.register_script(_LUA_ROLL_DAY)
         self._set_quantities = self.client.register_script(_LUA_SET_QUANTITIES)
@@ -208,22 +209,30 @@ class RedisHotStore(HotStore):
         syms = _unique(symbols)
         if not syms:
             return RAW_QUOTES.empty()
-        prefix = self.prefix + QUOTE_FORMAT + ":"
         with self._errors("get_latest_quotes"):
-            docs = self._mget_binary([prefix + s for s in syms])
+            docs = self._mget_quotes(syms)
         return decode_quotes(syms, docs)
 
-    def _mget_binary(self, keys: list[str]) -> list[bytes | None]:
-        """MGET without decoding, packed by hiredis in C when it is installed.
+    def _mget_quotes(self, syms: list[str]) -> list[bytes | None]:
+        """MGET of the symbols' quote keys without decoding, packed by hiredis in C when installed.
 
         redis-py packs a command argument by argument in Python, which for 5,000 keys cost more
-        than Redis takes to answer; hiredis packs the whole command in one call.
+        than Redis takes to answer; hiredis packs the whole command in one call. Callers poll the
+        same universe in a loop, so the last packed request is kept and reused for an equal list
+        (comparing two lists of the same strings is a pointer check per symbol).
         """
+        prefix = self.prefix + QUOTE_FORMAT + ":"
         try:
             from hiredis import pack_command
         except ImportError:
+            keys = [prefix + s for s in syms]
             return self.client.execute_command("MGET", *keys, NEVER_DECODE=True)
-        packed = pack_command(("MGET", *keys))
+        last = self._last_mget
+        if last is not None and last[0] == syms:
+            packed = last[1]
+        else:
+            packed = pack_command(("MGET", *[prefix + s for s in syms]))
+            self._last_mget = (list(syms), packed)
         pool = self.client.connection_pool
         conn = pool.get_connection()  # the pool reconnects a connection the server dropped meanwhile
         try:
