@@ -26,6 +26,7 @@ from quant_platform.settings import StoreSettings
 from quant_platform.storage.cold import ColdStore
 
 _SYMBOL = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._\-/]{0,31}$")
+_SYMBOLS = re.compile(r"(?:[0-9A-Za-z][0-9A-Za-z._\-/]{0,31}\n)*[0-9A-Za-z][0-9A-Za-z._\-/]{0,31}")
 MAX_SYMBOLS = 10_000
 
 
@@ -33,17 +34,29 @@ def validate_symbols(symbols: str | Iterable[str]) -> list[str]:
     """A de-duplicated list of well-formed symbols ('600000.SH', 'BTC-USDT'); ValueError otherwise."""
     if isinstance(symbols, str):
         symbols = [symbols]
-    out: list[str] = []
-    for s in symbols:
-        if not isinstance(s, str) or not _SYMBOL.match(s):
-            raise ValueError(f"invalid symbol {s!r}: expected letters/digits with . _ - / (e.g. 600000.SH)")
-        if s not in out:
-            out.append(s)
+    try:
+        out = list(dict.fromkeys(symbols))  # de-duplicated in order, in linear time
+    except TypeError:
+        raise ValueError(f"symbols must be strings, got {symbols!r:.80}") from None
+    if not _all_symbols(out):
+        for s in out:
+            if not isinstance(s, str) or not _SYMBOL.match(s):
+                raise ValueError(
+                    f"invalid symbol {s!r}: expected letters/digits with . _ - / (e.g. 600000.SH)"
+                )
     if not out:
         raise ValueError("no symbols given")
     if len(out) > MAX_SYMBOLS:
         raise ValueError(f"at most {MAX_SYMBOLS} symbols per call, got {len(out)}")
     return out
+
+
+def _all_symbols(symbols: list) -> bool:
+    """True if every item is a well-formed symbol: one regex over the joined list, not one per symbol."""
+    try:
+        return _SYMBOLS.fullmatch("\n".join(symbols)) is not None
+    except TypeError:  # a non-string item: the caller names it
+        return False
 
 
 def validate_range(start, end):
@@ -148,8 +161,11 @@ class Client:
         """The newest snapshot per symbol: from the hot tier, or the cold tier for what it lacks."""
         symbols = validate_symbols(symbols)
         hot = self.hot.get_latest_quotes(symbols)
-        missing = [s for s in symbols if s not in set(hot.get("symbol", []))]
-        cold = self._cold_latest_quotes(missing) if missing else RAW_QUOTES.empty()
+        if len(hot) == len(symbols) and hot["symbol"].tolist() == symbols:
+            return hot  # all cached (the hot stores answer in request order)
+        cached = set(hot["symbol"]) if len(hot) else set()
+        missing = [s for s in symbols if s not in cached]
+        cold = self._cold_latest_quotes(missing)
         frames = [f for f in (hot, cold) if len(f)]
         if not frames:
             return RAW_QUOTES.empty()

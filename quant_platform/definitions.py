@@ -8,7 +8,8 @@ bars, klines, qa, backtests, grid_search), their blocking quality checks in `qua
 grid-search requests in `quant_platform/grid/` and `sensors/`, crash leftovers (runs and records
 of dead processes) in `reconcile.py` and `sensors/reconcile.py`, the stores behind them in
 `quant_platform/resources/` -> `quant_platform/storage/`; options (chains, snapshots, greeks) in
-`quant_platform/options/` with their wiring in `options/dagster/`.
+`quant_platform/options/` with their wiring in `options/dagster/`; the positions' day roll in
+`trading/dagster/`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from quant_platform.resources import build_resources
 from quant_platform.sensors.file_drop import file_drop_sensor
 from quant_platform.sensors.reconcile import stale_runs_sensor
 from quant_platform.settings import LOCAL, deployment
+from quant_platform.trading.dagster import TRADING_JOBS, TRADING_SCHEDULES
 
 # Declarative automation: backtest_runs follows new klines once their blocking checks pass.
 AUTOMATION = dg.AutomationConditionSensorDefinition(
@@ -59,8 +61,8 @@ def build_definitions(
     return dg.Definitions(
         assets=[*ASSETS, *GRID_ASSETS, *OPTIONS_ASSETS],
         asset_checks=[*QUALITY_CHECKS, *OPTIONS_CHECKS],
-        jobs=[*jobs.all_jobs(), *GRID_JOBS, *OPTIONS_JOBS, *API_JOBS, *OPS_JOBS],
-        schedules=[*schedules.all_schedules(), *OPTIONS_SCHEDULES],
+        jobs=[*jobs.all_jobs(), *GRID_JOBS, *OPTIONS_JOBS, *API_JOBS, *OPS_JOBS, *TRADING_JOBS],
+        schedules=[*schedules.all_schedules(), *OPTIONS_SCHEDULES, *TRADING_SCHEDULES],
         sensors=[AUTOMATION, file_drop_sensor, stale_runs_sensor, *GRID_SENSORS, *API_SENSORS, *OPS_SENSORS],
         resources={**build_resources(kind), **options_resources(), **(resources or {})},
         executor=dg.in_process_executor if kind == LOCAL else dg.multiprocess_executor,

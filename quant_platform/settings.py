@@ -95,7 +95,11 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
         "seconds without a collector observation before a notification (0: never)",
     ),
     ("QP_DUAL_WRITE", "(none)", "`files`: every position and trade write also goes to the old file store"),
-    ("QP_FILES_DIR", "$QP_HOME/files", "the old file store (JSON positions, CSV trades) of `migrate`"),
+    (
+        "QP_FILES_DIR",
+        "$QP_HOME/files",
+        "the old file store (JSON positions, CSV trades and klines) of `migrate`",
+    ),
 )
 # The QP_DAGSTER_PG_* variables are read by Dagster itself, from dagster.prod.yaml.
 

@@ -58,3 +58,16 @@ def test_bad_requests_are_clear_errors(qp_home):
     with pytest.raises(ValueError, match="no symbols"):
         qp.klines([], "2024-10-01", "2024-10-09")
     qp.close()
+
+
+def test_symbols_are_checked_in_one_pass_but_a_bad_one_is_still_named() -> None:
+    many = [f"{600000 + i}.SH" for i in range(10_000)]
+    assert validate_symbols(many + many[:10]) == many  # de-duplicated, in order
+    with pytest.raises(ValueError, match=r"invalid symbol 'x y'"):
+        validate_symbols([*many[:5000], "x y", *many[5000:6000]])
+    with pytest.raises(ValueError, match="invalid symbol 7"):
+        validate_symbols(["600000.SH", 7])
+    with pytest.raises(ValueError, match="symbols must be strings"):
+        validate_symbols([["600000.SH"]])
+    with pytest.raises(ValueError, match="at most 10000"):
+        validate_symbols([*many, "000001.SZ"])

@@ -227,7 +227,9 @@ def trades_summary(accounts: list[str] | None = typer.Argument(None, help="Accou
 @trades_app.command("roll-day")
 def trades_roll_day(
     accounts: list[str] | None = typer.Argument(None, help="Accounts (default: the active ones)"),
-    day: str | None = typer.Option(None, help="Trading day rolled (makes a repeated roll a no-op)"),
+    day: str | None = typer.Option(
+        None, help="Trading day rolled (default: today); a repeated roll of a day is a no-op"
+    ),
 ) -> None:
     """Add a held day to every open position (run once per trading day)."""
     with _client() as qp:
@@ -268,30 +270,44 @@ _DIR = typer.Option(None, "--dir", help="File store folder (default: QP_FILES_DI
 
 @migrate_app.command("import")
 def migrate_import(directory: Path | None = _DIR) -> None:
-    """Import JSON positions and CSV trades of every account in the file store (repeatable)."""
-    from quant_platform.trading.migrate import import_files
+    """Import JSON positions, CSV trades of every account and CSV klines of every symbol (repeatable)."""
+    from quant_platform.trading.migrate import import_files, import_klines
 
     files = _files(directory)
     with _client() as qp:
         _warn_memory_hot(qp)
         done = import_files(files, _service(qp))
+        klines = import_klines(files, qp.cold)
     for account, r in done.items():
         console.print(
             f"{account}: {r['trades']:,} trades ({r['duplicates']:,} already stored), "
             f"{r['positions']} positions"
         )
+    if klines:
+        new = sum(r["klines"] for r in klines.values())
+        old = sum(r["duplicates"] for r in klines.values())
+        console.print(f"klines: {new:,} new days of {len(klines)} symbols ({old:,} already stored)")
 
 
 @migrate_app.command("verify")
 def migrate_verify(directory: Path | None = _DIR) -> None:
-    """Rows and checksums per account and table, file store vs tiers; exit 1 on any difference."""
-    from quant_platform.trading.migrate import verify
+    """Rows and checksums per account (symbol for klines) and table, file store vs tiers; exit 1 on
+    any difference."""
+    from quant_platform.trading.migrate import verify, verify_klines
 
     files = _files(directory)
     with _client() as qp:
-        checks = verify(files, _service(qp))
+        checks = verify(files, _service(qp)) + verify_klines(files, qp.cold)
     table = Table()
-    for col in ("table", "account", "file rows", "store rows", "file checksum", "store checksum", "status"):
+    for col in (
+        "table",
+        "account / symbol",
+        "file rows",
+        "store rows",
+        "file checksum",
+        "store checksum",
+        "status",
+    ):
         table.add_column(col)
     for c in checks:
         status = "[green]ok[/green]" if c.ok else "[red]DIFFERENT[/red]"
@@ -311,11 +327,15 @@ def migrate_verify(directory: Path | None = _DIR) -> None:
 
 @migrate_app.command("export")
 def migrate_export(directory: Path | None = _DIR) -> None:
-    """Write every account's trades and positions back to the file store formats (for a rollback)."""
-    from quant_platform.trading.migrate import export_files
+    """Write every account's trades and positions, and the klines of the file store's symbols, back
+    to the file store formats (for a rollback)."""
+    from quant_platform.trading.migrate import export_files, export_klines
 
     files = _files(directory)
     with _client() as qp:
         done = export_files(files, _service(qp))
+        klines = export_klines(files, qp.cold)
     for account, (trades, positions) in done.items():
         console.print(f"{account}: {trades:,} trades, {positions} positions -> {files.root}")
+    if klines:
+        console.print(f"klines: {sum(klines.values()):,} days of {len(klines)} symbols -> {files.root}")

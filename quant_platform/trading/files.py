@@ -6,9 +6,11 @@ Layout under one folder (`QP_FILES_DIR`, default `$QP_HOME/files`):
                                 "max_prices": {sym: p}, "min_prices": {sym: p}}
     trades/<account>.csv       trade_id,account,strategy,symbol,side,quantity,price,commission,
                                realized_pnl,ts   (ts: ISO 8601 UTC with milliseconds, `...Z`)
+    klines/<symbol>.csv        trade_date,open,high,low,close,prev_close,volume,amount
+                               (daily, unadjusted; prev_close empty when unknown)
 
 Formatting is canonical (sorted JSON keys, indent 2, floats as Python's shortest round-trip repr,
-one line per trade) so that an export of what an import read is the same bytes, modulo the order of
+one line per trade or kline) so that an export of what an import read is the same bytes, modulo the order of
 trade lines. A positions file without `entry_prices` (older files) imports with the entry at the
 minimum price; the export then writes it.
 """
@@ -25,13 +27,17 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from quant_platform.core.markets import limit_prices, price_limit
+from quant_platform.core.schema import KLINES_DAILY
 from quant_platform.storage.hot import PositionState
 from quant_platform.trading.records import INPUT_COLUMNS, OPTIONAL, REQUIRED
 
 _ACCOUNT_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
 POSITION_KEYS = ("entry_prices", "held_days", "max_prices", "min_prices")
+KLINE_COLUMNS = ("trade_date", "open", "high", "low", "close", "prev_close", "volume", "amount")
 
 
 def _file_name(account: str) -> str:
@@ -79,6 +85,17 @@ def position_lines(positions: Mapping[str, PositionState]) -> list[str]:
     )
 
 
+def kline_lines(df: pd.DataFrame) -> list[str]:
+    """One canonical CSV line per kline (no header) of a KLINES_DAILY-like frame of one symbol."""
+    out = []
+    for r in df[list(KLINE_COLUMNS)].itertuples(index=False):
+        prev = "" if pd.isna(r.prev_close) else _num(r.prev_close)
+        prices = ",".join(_num(v) for v in (r.open, r.high, r.low, r.close))
+        day = pd.Timestamp(r.trade_date).strftime("%Y-%m-%d")
+        out.append(f"{day},{prices},{prev},{int(r.volume)},{_num(r.amount)}")
+    return out
+
+
 def checksum(lines: Iterable[str]) -> str:
     """sha256 of the sorted lines: equal for the same records in any order."""
     digest = hashlib.sha256()
@@ -97,7 +114,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 class FileStore:
-    """Positions (JSON) and trades (CSV) per account under `root`."""
+    """Positions (JSON) and trades (CSV) per account, and daily klines (CSV) per symbol, under `root`."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -187,3 +204,43 @@ class FileStore:
                     fh.write(",".join(INPUT_COLUMNS) + "\n")
                 fh.write("\n".join(lines) + "\n")
         return len(df)
+
+    # -- klines -----------------------------------------------------------------------------
+    def klines_path(self, symbol: str) -> Path:
+        return self.root / "klines" / f"{_file_name(symbol)}.csv"
+
+    def kline_symbols(self) -> list[str]:
+        """Symbols that have a klines file."""
+        return sorted(p.stem for p in (self.root / "klines").glob("*.csv"))
+
+    def read_klines(self, symbol: str) -> pd.DataFrame:
+        """A symbol's klines as a KLINES_DAILY frame: change rate and price limits derived from
+        prev_close (NaN where it is empty), as the platform's own klines carry them."""
+        path = self.klines_path(symbol)
+        if not path.exists():
+            return KLINES_DAILY.empty()
+        df = pd.read_csv(
+            path, dtype={"trade_date": str}, keep_default_na=False, na_values={"prev_close": [""]}
+        )
+        missing = [c for c in KLINE_COLUMNS if c not in df.columns]
+        if missing:
+            raise ValueError(f"{path}: missing columns {missing}; required {list(KLINE_COLUMNS)}")
+        try:
+            df["trade_date"] = pd.to_datetime(df["trade_date"], format="%Y-%m-%d")
+            prev = pd.to_numeric(df["prev_close"]).to_numpy(dtype=float)
+            close = pd.to_numeric(df["close"]).to_numpy(dtype=float)
+        except ValueError as exc:
+            raise ValueError(f"{path}: not a klines file ({exc})") from None
+        up, down = limit_prices(prev, np.full(len(df), price_limit(symbol)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            df["change_rate"] = close / prev - 1.0
+        known = np.isfinite(prev)
+        df["limit_up"], df["limit_down"] = np.where(known, up, np.nan), np.where(known, down, np.nan)
+        df["symbol"] = symbol
+        return KLINES_DAILY.conform(df.sort_values("trade_date", kind="stable"))
+
+    def write_klines(self, symbol: str, df: pd.DataFrame) -> None:
+        """Make `df` (a KLINES_DAILY-like frame of one symbol) the symbol's whole klines file."""
+        df = df.sort_values("trade_date") if len(df) else df
+        lines = [",".join(KLINE_COLUMNS), *kline_lines(df)]
+        _write_atomic(self.klines_path(symbol), "\n".join(lines) + "\n")

@@ -3,10 +3,13 @@
 - `import_files`: every account with a file gets a warm-tier account (created with zero capital if
   missing), its CSV trades are recorded (idempotent, so an import can be repeated or resumed) and
   its JSON positions become exactly its hot-tier positions;
-- `verify`: per account and table (trades, positions), rows and a checksum of canonical lines on
-  both sides; any difference is a failed row;
+- `import_klines`: every symbol's CSV klines go to the cold tier's `klines_daily`, the days the tier
+  already has for the symbol skipped (repeatable);
+- `verify`: per account and table (trades, positions), and per symbol for klines, rows and a
+  checksum of canonical lines on both sides; any difference is a failed row;
 - `export_files`: the tiers back to the same formats (a trade file per account with trades, a
-  positions file per account).
+  positions file per account); `export_klines` the klines of the file store's symbols (its
+  universe), with every day the cold tier has for them.
 
 Import -> export reproduces the files byte for byte, modulo the order of trade lines.
 """
@@ -16,8 +19,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import pandas as pd
+
+from quant_platform.core.schema import KLINES_DAILY
 from quant_platform.storage.warm import NotFound
-from quant_platform.trading.files import FileStore, checksum, position_lines, trade_lines
+from quant_platform.trading.files import FileStore, checksum, kline_lines, position_lines, trade_lines
 from quant_platform.trading.service import TradingService
 
 
@@ -80,7 +86,8 @@ def export_files(files: FileStore, trading: TradingService, accounts: Sequence[s
 
 
 def verify(files: FileStore, trading: TradingService, accounts: Sequence[str] | None = None) -> list[Check]:
-    """Rows and checksums of trades and positions per account, file store vs tiers."""
+    """Rows and checksums of trades and positions per account, file store vs tiers (klines: see
+    `verify_klines`)."""
     names = sorted(set(accounts or files.accounts()))
     checks = []
     for account in names:
@@ -93,3 +100,43 @@ def verify(files: FileStore, trading: TradingService, accounts: Sequence[str] | 
         s_pos = position_lines(trading.hot.get_positions(account))
         checks.append(Check("positions", account, len(f_pos), len(s_pos), checksum(f_pos), checksum(s_pos)))
     return checks
+
+
+def import_klines(files: FileStore, cold, symbols: Sequence[str] | None = None) -> dict:
+    """Import the file store's klines; returns {symbol: {"klines": new, "duplicates": n}}."""
+    done = {}
+    for symbol in symbols or files.kline_symbols():
+        df = files.read_klines(symbol)
+        if df.empty:
+            done[symbol] = {"klines": 0, "duplicates": 0}
+            continue
+        days = pd.DatetimeIndex(df["trade_date"])
+        stored = cold.read_table(
+            KLINES_DAILY.name, days.min().date(), days.max().date(), [symbol], ["symbol", "trade_date"]
+        )
+        new = df[~days.isin(pd.DatetimeIndex(stored["trade_date"]))]
+        cold.append(KLINES_DAILY, new)
+        done[symbol] = {"klines": len(new), "duplicates": len(df) - len(new)}
+    return done
+
+
+def verify_klines(files: FileStore, cold, symbols: Sequence[str] | None = None) -> list[Check]:
+    """Rows and checksums of each file-store symbol's klines, file vs cold tier (every stored day)."""
+    checks = []
+    for symbol in sorted(set(symbols or files.kline_symbols())):
+        f_lines = kline_lines(files.read_klines(symbol))
+        s_lines = kline_lines(cold.read_table(KLINES_DAILY.name, symbols=[symbol]))
+        checks.append(
+            Check("klines", symbol, len(f_lines), len(s_lines), checksum(f_lines), checksum(s_lines))
+        )
+    return checks
+
+
+def export_klines(files: FileStore, cold, symbols: Sequence[str] | None = None) -> dict:
+    """Write the cold tier's klines of the file store's symbols back to it; returns {symbol: rows}."""
+    done = {}
+    for symbol in symbols or files.kline_symbols():
+        df = cold.read_table(KLINES_DAILY.name, symbols=[symbol])
+        files.write_klines(symbol, df)
+        done[symbol] = len(df)
+    return done

@@ -7,10 +7,13 @@ new trades move the hot-tier positions of their (account, symbol):
 
 - a buy with no open position opens one at its price (held days 0, max = min = price);
 - every later trade price raises the max / lowers the min since entry (atomic updates);
-- when the account's bought minus sold units of the symbol (over all its stored trades) is no longer
-  positive, the position is closed. Positions are long-only, as on A-share accounts.
+- when the units held are no longer positive, the position is closed. Positions are long-only, as
+  on A-share accounts. The units held live in the hot position (`PositionState.quantity`), so a
+  batch reads no history; only when the hot tier cannot say (an outage, a position imported
+  without a quantity, a sell without a position) does the account's cold-tier history decide.
 
-Held days advance with `roll_day` (idempotent per day). With `files` (`QP_DUAL_WRITE=files`), every
+Held days advance with `roll_day` (idempotent per day; the `position_day_roll` job runs it after
+the close). With `files` (`QP_DUAL_WRITE=files`), every
 trade and position write also goes to the old file store, so going back is a configuration change.
 """
 
@@ -19,15 +22,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-from quant_platform.core.calendar import DateLike
+from quant_platform.core.calendar import DateLike, get_calendar, to_date
 from quant_platform.core.limits import (
     MAX_ACCOUNTS,
     MAX_TRADE_RANGE_DAYS,
     check_calendar_range,
     check_count,
 )
+from quant_platform.storage.hot import PositionState
 from quant_platform.storage.warm import AccountNotActive, NotFound
 from quant_platform.trading.files import FileStore
 from quant_platform.trading.records import normalize_trades
@@ -97,32 +102,59 @@ class TradingService:
             self.files.append_trades(new)
         opened = closed = 0
         if update_positions and len(new):
-            net_after = self.cold.net_quantities(
-                sorted(new["account"].unique()), sorted(new["symbol"].unique())
-            )
             for account, part in new.groupby("account", sort=True):
-                o, c = self._move_positions(str(account), part, net_after)
+                o, c = self._move_positions(str(account), part)
                 opened, closed = opened + o, closed + c
         return RecordResult(received, len(new), len(rows) - len(new), opened, closed)
 
-    def _move_positions(
-        self, account: str, trades: pd.DataFrame, net_after: dict[tuple[str, str], float]
-    ) -> tuple[int, int]:
+    def _held_before(
+        self, account: str, signed: dict[str, np.ndarray], current: dict[str, PositionState]
+    ) -> dict[str, float]:
+        """Units of each symbol held before the new trades: the hot position's quantity, or flat
+        for a symbol without a position whose first new trade is a buy. The (already inserted)
+        cold history decides the rest: a hot-tier outage, a position whose quantity is unknown
+        (imported from files), or a sell without a position (the hot tier lost it)."""
+        trusted = getattr(self.hot, "available", True)  # ResilientHotStore: False during an outage
+        held: dict[str, float] = {}
+        unknown: list[str] = []
+        for symbol, qty in signed.items():
+            pos = current.get(symbol)
+            if trusted and pos is not None and pos.quantity is not None:
+                held[symbol] = pos.quantity
+            elif trusted and pos is None and qty[0] > 0:
+                held[symbol] = 0.0
+            else:
+                unknown.append(symbol)
+        if unknown:
+            net_after = self.cold.net_quantities([account], unknown)
+            for symbol in unknown:
+                held[symbol] = net_after.get((account, symbol), 0.0) - float(signed[symbol].sum())
+        return held
+
+    def _move_positions(self, account: str, trades: pd.DataFrame) -> tuple[int, int]:
         """Walk each symbol's new trades in time order from the units held before them: a buy from
         flat (re)opens the position at its price, every price moves the max / min since entry, and
-        the position is closed when the walk ends flat."""
+        the position is closed when the walk ends flat; the units held after it are kept in the
+        position for the next batch."""
         trades = trades.sort_values(["ts", "trade_id"])
+        parts = dict(tuple(trades.groupby("symbol", sort=True)))
+        signed = {
+            str(sym): part["quantity"].where(part["side"] == "buy", -part["quantity"]).to_numpy(dtype=float)
+            for sym, part in parts.items()
+        }
         current = self.hot.get_positions(account)
+        before = self._held_before(account, signed, current)
         opens: dict[str, float] = {}
         highs: dict[str, float] = {}
         lows: dict[str, float] = {}
+        after: dict[str, float] = {}
         flat: list[str] = []
-        for symbol, part in trades.groupby("symbol", sort=True):
-            signed = part["quantity"].where(part["side"] == "buy", -part["quantity"]).to_numpy()
-            held = net_after.get((account, symbol), 0.0) - float(signed.sum())
+        for symbol, part in parts.items():
+            symbol = str(symbol)
+            held = before[symbol]
             is_open = symbol in current
             hi = lo = None
-            for price, qty in zip(part["price"].to_numpy(), signed, strict=True):
+            for price, qty in zip(part["price"].to_numpy(), signed[symbol], strict=True):
                 if held <= _EPS and qty > 0:  # a buy from flat: a new entry
                     opens[symbol], hi, lo, is_open = float(price), float(price), float(price), True
                 elif is_open or held > _EPS:
@@ -133,23 +165,32 @@ class TradingService:
                 held += float(qty)
             if held <= _EPS:
                 flat.append(symbol)
-            elif hi is not None:
+                continue
+            after[symbol] = held
+            if hi is not None:
                 highs[symbol], lows[symbol] = hi, lo
         for symbol, price in opens.items():
             if symbol not in flat:
                 self.hot.open_position(account, symbol, price)
         self.hot.update_position_prices(account, highs)
         self.hot.update_position_prices(account, lows)
+        self.hot.set_position_quantities(account, after)
         closed = sum(1 for symbol in flat if self.hot.close_position(account, symbol))
         self._dual_write_positions(account)
         return sum(1 for s in opens if s not in flat), closed
 
     def roll_day(self, accounts: Sequence[str] | None = None, day: DateLike | None = None) -> dict[str, int]:
-        """Add a held day to every open position of the accounts (default: the active ones)."""
+        """Add a held day to every open position of the accounts (default: the active ones).
+
+        Idempotent per day: `day` (default: today on the exchange's clock) is remembered per
+        account, and a roll for that day or an earlier one does nothing, so a retried job or a
+        repeated command never counts a day twice.
+        """
         names = account_list(accounts) if accounts else [a.name for a in self.warm.list_accounts("active")]
-        rolled = {
-            a: self.hot.roll_day(a, None if day is None else str(pd.Timestamp(day).date())) for a in names
-        }
+        if day is None:
+            day = pd.Timestamp.now(tz=str(get_calendar(self.calendar).tz)).date()
+        key = to_date(day).isoformat()
+        rolled = {a: self.hot.roll_day(a, key) for a in names}
         for a in names:
             self._dual_write_positions(a)
         return rolled

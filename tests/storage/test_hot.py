@@ -406,3 +406,33 @@ def test_hot_tier_expiry_follows_the_configured_calendar(qp_home, monkeypatch):
     assert HotCacheResource(calendar="XSHG").store().ttl.calendar.name == "XSHG"
     with Client() as qp:
         assert qp.hot.ttl.calendar.name == "XNYS"
+
+
+def test_packed_quotes_keep_nulls_extra_columns_and_partial_frames(hot: HotStore) -> None:
+    df = quotes(3)
+    df["volume"] = pd.array([5, None, 7], dtype="Int64")
+    df.loc[1, "ts"] = pd.NaT
+    hot.set_latest_quotes(df.iloc[:2], now=TRADING)
+    with_seq = df.iloc[2:].assign(seq=[42])  # the collector's extra column rides along as JSON
+    hot.set_latest_quotes(with_seq, now=TRADING)
+    out = hot.get_latest_quotes(df["symbol"])
+    assert str(out["volume"].dtype) == "Int64" and out["volume"].isna().tolist() == [False, True, False]
+    assert pd.isna(out.loc[1, "ts"]) and out.loc[0, "ts"] == TRADING
+    assert out["seq"].isna().tolist() == [True, True, False] and out.loc[2, "seq"] == 42
+    hot.set_latest_quotes(pd.DataFrame({"symbol": ["X.SH"], "price": [1.5]}), now=TRADING)
+    partial = hot.get_latest_quotes(["X.SH"])
+    assert list(partial.columns) == ["symbol", "price"] and partial.loc[0, "price"] == 1.5
+
+
+def test_a_quote_read_heals_a_connection_dropped_while_pooled(hot_factory, redis_url: str) -> None:
+    import redis
+
+    store = hot_factory("redis")
+    store.set_latest_quotes(quotes(3), now=TRADING)
+    conn_id = store.client.client_id()  # the one pooled connection the next read reuses
+    admin = redis.Redis.from_url(redis_url)
+    try:
+        assert admin.client_kill_filter(_id=conn_id) == 1
+    finally:
+        admin.close()
+    assert len(store.get_latest_quotes(["600000.SH", "600002.SH"])) == 2

@@ -138,3 +138,49 @@ def test_positions_in_redis(chdb_dsn: str, qp_home, redis_db: str) -> None:
         qp.record_trades(pd.DataFrame([trade("redis-acc", "r2", "600000.SH", "buy", 1, 12.0, "2024-01-03")]))
         p = qp.positions("redis-acc")["600000.SH"]
         assert (p.entry_price, p.max_price, p.min_price) == (10.0, 12.0, 10.0)
+
+
+def test_the_hot_position_keeps_the_units_held(client: Client, accounts) -> None:
+    a, b = accounts
+    client.record_trades(batch(a, b))
+    assert client.positions(a)["600000.SH"].quantity == 150
+    assert client.positions(a)["000001.SZ"].quantity == 200
+    # A position whose units are unknown (as after `migrate import`): the cold history decides.
+    client.trading.hot.open_position(a, "600000.SH", 10.0)
+    assert client.positions(a)["600000.SH"].quantity is None
+    client.record_trades(pd.DataFrame([trade(a, "t20", "600000.SH", "sell", 100, 11.0, "2024-03-04 02:00")]))
+    assert client.positions(a)["600000.SH"].quantity == 50
+    client.record_trades(pd.DataFrame([trade(a, "t21", "600000.SH", "sell", 50, 11.0, "2024-03-05 02:00")]))
+    assert "600000.SH" not in client.positions(a)
+    # A sell of a position the hot tier lost: the history says it is still held, so it is tracked again.
+    client.trading.hot.close_position(a, "000001.SZ")
+    client.record_trades(pd.DataFrame([trade(a, "t22", "000001.SZ", "sell", 50, 6.0, "2024-03-05 02:00")]))
+    p = client.positions(a)["000001.SZ"]
+    assert (p.quantity, p.entry_price, p.max_price, p.min_price) == (150, 6.0, 6.0, 6.0)
+
+
+def test_trades_are_recorded_through_a_hot_tier_outage(chdb_dsn: str, qp_home) -> None:
+    with Client(clickhouse_dsn=chdb_dsn, redis_url="redis://127.0.0.1:1/0") as qp:
+        qp.warm.create_account("down-acc", initial_cash=10)
+        first = qp.record_trades(
+            pd.DataFrame([trade("down-acc", "d1", "600000.SH", "buy", 5, 10.0, "2024-01-02")])
+        )
+        second = qp.record_trades(
+            pd.DataFrame([trade("down-acc", "d2", "600000.SH", "sell", 5, 11.0, "2024-01-03")])
+        )
+        assert (first.recorded, second.recorded) == (1, 1)
+        assert second.positions_closed == 0  # the cache writes are skipped while it is down
+        assert qp.positions("down-acc") == {}
+        assert len(qp.trades("down-acc", "2024-01-01", "2024-01-31")) == 2
+
+
+def test_positions_in_redis_keep_their_quantity(chdb_dsn: str, qp_home, redis_db: str) -> None:
+    with Client(clickhouse_dsn=chdb_dsn, redis_url=redis_db) as qp:
+        qp.warm.create_account("redis-qty", initial_cash=10)
+        qp.record_trades(pd.DataFrame([trade("redis-qty", "q1", "600000.SH", "buy", 3, 10.0, "2024-01-02")]))
+        qp.record_trades(pd.DataFrame([trade("redis-qty", "q2", "600000.SH", "sell", 1, 12.0, "2024-01-03")]))
+        assert qp.positions("redis-qty")["600000.SH"].quantity == 2
+        assert qp.trading.hot.set_position_quantities("redis-qty", {"600000.SH": 7, "NOPE.SH": 1}) == 1
+        assert qp.trading.hot.get_position("redis-qty", "600000.SH").quantity == 7
+        qp.record_trades(pd.DataFrame([trade("redis-qty", "q3", "600000.SH", "sell", 7, 12.0, "2024-01-04")]))
+        assert qp.positions("redis-qty") == {}

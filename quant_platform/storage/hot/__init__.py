@@ -18,7 +18,8 @@ by default), so stale quotes disappear quickly. While it is closed, entries live
 session opens (or until trading resumes after the lunch break), so the last close can be read all
 weekend.
 
-Modules: `policy` (TTLs), `codec` (records, quote codec, change-rate frames), `errors`, `base` (the
+Modules: `policy` (TTLs), `codec` (records, change-rate frames), `quote_codec` (the packed quote
+record), `errors`, `base` (the
 interfaces), `memory`, `redis_store`, `resilient` and `factory` (`hot_store_from_url`). This file
 only re-exports them, so `from quant_platform.storage.hot import X` stays the import path.
 """
@@ -37,13 +38,12 @@ from quant_platform.storage.hot.codec import (
     CHANGE_FREQS,
     HotPing,
     PositionState,
-    decode_quotes,
-    encode_quotes,
 )
 from quant_platform.storage.hot.errors import HotStoreError, HotStoreUnavailable
 from quant_platform.storage.hot.factory import hot_store_from_url
 from quant_platform.storage.hot.memory import MemoryHotStore
 from quant_platform.storage.hot.policy import TTLPolicy
+from quant_platform.storage.hot.quote_codec import decode_quotes, encode_quotes
 from quant_platform.storage.hot.redis_store import RedisHotStore, mask_redis_url
 from quant_platform.storage.hot.resilient import FallbackReader, ResilientHotStore
 

@@ -93,6 +93,13 @@ class HotStore(ABC):
         """Start (or restart) tracking a position: max = min = entry price."""
 
     @abstractmethod
+    def set_position_quantities(self, account: str, quantities: Mapping[str, float]) -> int:
+        """Record the units held of open positions; symbols without a position are ignored.
+
+        Returns the number of positions touched. Opening a position forgets its quantity.
+        """
+
+    @abstractmethod
     def close_position(self, account: str, symbol: str) -> bool:
         """Forget a position; False if there was none."""
 

@@ -12,8 +12,10 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from quant_platform.storage.hot.base import RUN_EVENT_TTL, HotStore, RunEventSubscription, run_channel
@@ -27,10 +29,9 @@ from quant_platform.storage.hot.codec import (
     _rate_items,
     _rates_frame,
     _unique,
-    decode_quotes,
-    encode_quotes,
 )
 from quant_platform.storage.hot.policy import TTLPolicy
+from quant_platform.storage.hot.quote_codec import decode_quotes, encode_quotes
 
 
 class _MemorySubscription(RunEventSubscription):
@@ -69,9 +70,11 @@ class MemoryHotStore(HotStore):
         self.ttl = ttl or TTLPolicy(session_ttl=300.0 if session_ttl is None else session_ttl)
         self._lock = threading.RLock()
         self._values: dict[str, tuple[str, float]] = {}  # key -> (value, monotonic expiry)
+        self._quotes: dict[str, bytes] = {}  # symbol -> packed record
+        self._quote_expiry: dict[str, float] = {}  # symbol -> monotonic expiry, apart: read in C loops
         self._positions: dict[
-            str, dict[str, list[float]]
-        ] = {}  # account -> symbol -> [held, entry, max, min]
+            str, dict[str, list[float | None]]
+        ] = {}  # account -> symbol -> [held, entry, max, min, quantity]
         self._rolled: dict[str, str] = {}
         self._subscribers: dict[str, list[queue.Queue[str]]] = {}
         self._last_sweep = time.monotonic()
@@ -83,6 +86,9 @@ class MemoryHotStore(HotStore):
                 self._values[key] = (value, now + ttl)
             if now - self._last_sweep > 60:
                 self._values = {k: v for k, v in self._values.items() if v[1] > now}
+                expired = [k for k, t in self._quote_expiry.items() if t <= now]
+                for k in expired:
+                    del self._quotes[k], self._quote_expiry[k]
                 self._last_sweep = now
 
     def _get(self, keys: Sequence[str]) -> list[str | None]:
@@ -98,18 +104,28 @@ class MemoryHotStore(HotStore):
         return out
 
     def set_latest_quotes(self, df: pd.DataFrame, *, now: pd.Timestamp | None = None) -> int:
-        docs = encode_quotes(df)
-        self._put(((f"quote:{s}", d) for s, d in docs.items()), self.ttl.seconds(now))
+        docs = encode_quotes(df)  # the same packed records as Redis, so both answer identically
+        expiry = time.monotonic() + self.ttl.seconds(now)
+        with self._lock:
+            self._quotes.update(docs)
+            self._quote_expiry.update(dict.fromkeys(docs, expiry))
+        self._put((), 0.0)  # the periodic sweep
         return len(docs)
 
     def get_latest_quotes(self, symbols: Iterable[str]) -> pd.DataFrame:
         syms = _unique(symbols)
-        return decode_quotes([d for d in self._get([f"quote:{s}" for s in syms]) if d is not None])
+        now = time.monotonic()
+        with self._lock:
+            docs = list(map(self._quotes.get, syms))
+            expiry = np.fromiter(map(self._quote_expiry.get, syms, repeat(0.0)), float, len(syms))
+        for i in np.flatnonzero(expiry <= now).tolist():
+            docs[i] = None
+        return decode_quotes(syms, docs)
 
     def quote_ttl(self, symbol: str) -> float | None:
         with self._lock:
-            hit = self._values.get(f"quote:{symbol}")
-            left = None if hit is None else hit[1] - time.monotonic()
+            hit = self._quote_expiry.get(symbol)
+            left = None if hit is None else hit - time.monotonic()
         return left if left is not None and left > 0 else None
 
     def set_change_rates(self, df: pd.DataFrame, *, now: pd.Timestamp | None = None) -> int:
@@ -135,8 +151,19 @@ class MemoryHotStore(HotStore):
         _check_name("symbol", symbol)
         p = float(entry_price)
         with self._lock:
-            self._positions.setdefault(account, {})[symbol] = [int(held_days), p, p, p]
+            self._positions.setdefault(account, {})[symbol] = [int(held_days), p, p, p, None]
         return PositionState(account, symbol, int(held_days), p, p, p)
+
+    def set_position_quantities(self, account: str, quantities: Mapping[str, float]) -> int:
+        n = 0
+        with self._lock:
+            book = self._positions.get(account, {})
+            for sym, q in _prices(quantities):
+                st = book.get(sym)
+                if st is not None:
+                    st[4] = q
+                    n += 1
+        return n
 
     def close_position(self, account: str, symbol: str) -> bool:
         with self._lock:
@@ -145,12 +172,12 @@ class MemoryHotStore(HotStore):
     def get_position(self, account: str, symbol: str) -> PositionState | None:
         with self._lock:
             st = self._positions.get(account, {}).get(symbol)
-            return None if st is None else PositionState(account, symbol, int(st[0]), st[1], st[2], st[3])
+            return None if st is None else PositionState(account, symbol, int(st[0]), *st[1:])
 
     def get_positions(self, account: str) -> dict[str, PositionState]:
         with self._lock:
             return {
-                s: PositionState(account, s, int(st[0]), st[1], st[2], st[3])
+                s: PositionState(account, s, int(st[0]), *st[1:])
                 for s, st in self._positions.get(account, {}).items()
             }
 
@@ -196,7 +223,7 @@ class MemoryHotStore(HotStore):
     def ping(self) -> HotPing:
         t0 = time.perf_counter()
         with self._lock:
-            size = len(self._values)
+            size = len(self._values) + len(self._quotes)
         latency = (time.perf_counter() - t0) * 1000
         return HotPing(self.url, self.backend, True, f"in-process ({size} keys)", round(latency, 4))
 

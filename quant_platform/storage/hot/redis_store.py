@@ -29,11 +29,10 @@ from quant_platform.storage.hot.codec import (
     _rate_items,
     _rates_frame,
     _unique,
-    decode_quotes,
-    encode_quotes,
 )
 from quant_platform.storage.hot.errors import HotStoreError, HotStoreUnavailable
 from quant_platform.storage.hot.policy import TTLPolicy
+from quant_platform.storage.hot.quote_codec import QUOTE_FORMAT, decode_quotes, encode_quotes
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +66,19 @@ for i = 1, #syms do redis.call('HINCRBY', KEYS[1], syms[i], 1) end
 return #syms
 """
 
-_POSITION_PARTS = ("held", "entry", "max", "min")
+# KEYS: entry, qty hashes of one account. ARGV: symbol1, qty1, ... Only open positions get one.
+_LUA_SET_QUANTITIES = """
+local n = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+    n = n + 1
+  end
+end
+return n
+"""
+
+_POSITION_PARTS = ("held", "entry", "max", "min", "qty")
 
 
 def mask_redis_url(url: str) -> str:
@@ -117,9 +128,11 @@ class _RedisSubscription(RunEventSubscription):
 class RedisHotStore(HotStore):
     """Hot store in Redis. Keys start with `prefix` (default "qp:"); tests use a unique prefix.
 
-    Layout: `quote:{symbol}` is a JSON string; `run:{run_id}` a run's last event (JSON);
-    `chg:{freq}:{symbol}` is a float string; each position field is one hash per account
-    (`pos:{account}:held|entry|max|min`, keyed by symbol), so a single Lua script updates all
+    Layout: `q2:{symbol}` is a packed quote record (`quote_codec`; the `q2` prefix is its format, so
+    a layout change starts a new namespace and the old keys expire, as the JSON `quote:{symbol}`
+    keys of earlier versions do); `run:{run_id}` a run's last event (JSON); `chg:{freq}:{symbol}`
+    is a float string; each position field is one hash per account
+    (`pos:{account}:held|entry|max|min|qty`, keyed by symbol), so a single Lua script updates all
     positions of an account atomically and declares every key it touches.
     The client has short timeouts and a single quick retry, so an unreachable Redis fails in
     milliseconds instead of blocking a run.
@@ -154,8 +167,10 @@ class RedisHotStore(HotStore):
             retry=Retry(NoBackoff(), 1),  # one immediate retry heals a connection dropped while pooled
             health_check_interval=30,
         )
+        self._last_mget: tuple[list[str], bytes] | None = None  # (symbols, packed MGET), see _mget_quotes
         self._update_prices = self.client.register_script(_LUA_UPDATE_PRICES)
         self._roll_day = self.client.register_script(_LUA_ROLL_DAY)
+        self._set_quantities = self.client.register_script(_LUA_SET_QUANTITIES)
 
     def __repr__(self) -> str:
         return f"RedisHotStore({self.masked_url!r}, prefix={self.prefix!r})"
@@ -187,7 +202,7 @@ class RedisHotStore(HotStore):
         with self._errors("set_latest_quotes"):
             pipe = self.client.pipeline(transaction=False)
             for sym, doc in docs.items():
-                pipe.set(self._k("quote", sym), doc, px=ttl_ms)
+                pipe.set(self._k(QUOTE_FORMAT, sym), doc, px=ttl_ms)
             pipe.execute()
         return len(docs)
 
@@ -196,12 +211,43 @@ class RedisHotStore(HotStore):
         if not syms:
             return RAW_QUOTES.empty()
         with self._errors("get_latest_quotes"):
-            docs = self.client.mget([self._k("quote", s) for s in syms])
-        return decode_quotes([d for d in docs if d is not None])
+            docs = self._mget_quotes(syms)
+        return decode_quotes(syms, docs)
+
+    def _mget_quotes(self, syms: list[str]) -> list[bytes | None]:
+        """MGET of the symbols' quote keys without decoding, packed by hiredis in C when installed.
+
+        redis-py packs a command argument by argument in Python, which for 5,000 keys cost more
+        than Redis takes to answer; hiredis packs the whole command in one call. Callers poll the
+        same universe in a loop, so the last packed request is kept and reused for an equal list
+        (comparing two lists of the same strings is a pointer check per symbol).
+        """
+        prefix = self.prefix + QUOTE_FORMAT + ":"
+        try:
+            from hiredis import pack_command
+        except ImportError:
+            keys = [prefix + s for s in syms]
+            return self.client.execute_command("MGET", *keys, NEVER_DECODE=True)
+        last = self._last_mget
+        if last is not None and last[0] == syms:
+            packed = last[1]
+        else:
+            packed = pack_command(("MGET", *[prefix + s for s in syms]))
+            self._last_mget = (list(syms), packed)
+        pool = self.client.connection_pool
+        conn = pool.get_connection()  # the pool reconnects a connection the server dropped meanwhile
+        try:
+            conn.send_packed_command([packed])
+            return conn.read_response(disable_decoding=True)
+        except BaseException:
+            conn.disconnect()  # a half-read reply must never reach the next command
+            raise
+        finally:
+            pool.release(conn)
 
     def quote_ttl(self, symbol: str) -> float | None:
         with self._errors("quote_ttl"):
-            ms = self.client.pttl(self._k("quote", symbol))
+            ms = self.client.pttl(self._k(QUOTE_FORMAT, symbol))
         return ms / 1000 if ms is not None and ms > 0 else None
 
     # change rates ------------------------------------------------------------------------------
@@ -242,8 +288,19 @@ class RedisHotStore(HotStore):
             pipe.hset(keys["held"], symbol, int(held_days))
             for part in ("entry", "max", "min"):
                 pipe.hset(keys[part], symbol, repr(p))
+            pipe.hdel(keys["qty"], symbol)
             pipe.execute()
         return PositionState(account, symbol, int(held_days), p, p, p)
+
+    def set_position_quantities(self, account: str, quantities: Mapping[str, float]) -> int:
+        keys = self._pos_keys(account)
+        args: list[str] = []
+        for sym, q in _prices(quantities):
+            args += [sym, repr(q)]
+        if not args:
+            return 0
+        with self._errors("set_position_quantities"):
+            return int(self._set_quantities(keys=[keys["entry"], keys["qty"]], args=args))
 
     def close_position(self, account: str, symbol: str) -> bool:
         keys = self._pos_keys(account)
@@ -260,10 +317,11 @@ class RedisHotStore(HotStore):
             pipe = self.client.pipeline(transaction=True)  # MULTI: a consistent snapshot of the four fields
             for part in _POSITION_PARTS:
                 pipe.hget(keys[part], symbol)
-            held, entry, mx, mn = pipe.execute()
+            held, entry, mx, mn, qty = pipe.execute()
         if entry is None:
             return None
-        return PositionState(account, symbol, int(held or 0), float(entry), float(mx), float(mn))
+        q = None if qty is None else float(qty)
+        return PositionState(account, symbol, int(held or 0), float(entry), float(mx), float(mn), q)
 
     def get_positions(self, account: str) -> dict[str, PositionState]:
         keys = self._pos_keys(account)
@@ -271,10 +329,16 @@ class RedisHotStore(HotStore):
             pipe = self.client.pipeline(transaction=True)
             for part in _POSITION_PARTS:
                 pipe.hgetall(keys[part])
-            held, entry, mx, mn = pipe.execute()
+            held, entry, mx, mn, qty = pipe.execute()
         return {
             s: PositionState(
-                account, s, int(held.get(s, 0)), float(e), float(mx.get(s, e)), float(mn.get(s, e))
+                account,
+                s,
+                int(held.get(s, 0)),
+                float(e),
+                float(mx.get(s, e)),
+                float(mn.get(s, e)),
+                float(qty[s]) if s in qty else None,
             )
             for s, e in entry.items()
         }

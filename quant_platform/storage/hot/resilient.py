@@ -182,6 +182,14 @@ class ResilientHotStore(HotStore):
             write=True,
         )
 
+    def set_position_quantities(self, account: str, quantities: Mapping[str, float]) -> int:
+        return self._call(
+            "set_position_quantities",
+            lambda: self.primary.set_position_quantities(account, quantities),
+            lambda: 0,
+            write=True,
+        )
+
     def close_position(self, account: str, symbol: str) -> bool:
         return self._call(
             "close_position", lambda: self.primary.close_position(account, symbol), lambda: False, write=True
