@@ -431,7 +431,10 @@ TRADES = TableSchema(
         Column("realized_pnl", "Float64", "float64", "Realised P&L the trade booked (broker-reported)"),
         Column("recorded_at", "DateTime64(3, 'UTC')", TS, "When the platform stored it"),
     ),
-    order_by=("account", "symbol", "ts", "trade_id"),
+    # Reads are an account's trades by time: this key gives them in order, so neither FINAL nor the
+    # ORDER BY sorts (an account's year: 170 -> 55 ms). Stores keyed (account, symbol, ts, trade_id)
+    # are moved to it on open (`ColdStore.ensure_schema`, REKEYED_TABLES).
+    order_by=("account", "ts", "trade_id"),
     partition_by="toYYYYMM(trade_date)",
     engine="ReplacingMergeTree",
 )
