@@ -58,6 +58,11 @@ class TableSchema:
             out = out.astype(casts)
         return out.reset_index(drop=True)
 
+    def matches(self, df: pd.DataFrame) -> bool:
+        """Whether `df` has exactly this schema's columns, in order, with their dtypes: a frame a read
+        produced that `conform` would only copy."""
+        return list(df.columns) == self.names and all(_has_dtype(df[c.name], c.dtype) for c in self.columns)
+
     def empty(self) -> pd.DataFrame:
         return pd.DataFrame({c.name: pd.Series(dtype=c.dtype) for c in self.columns})
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from quant_platform.core.calendar import get_calendar
 from quant_platform.core.schema import KLINES_DAILY, TRADES
 from quant_platform.storage.cold import ColdStore
 
@@ -107,3 +108,40 @@ def klines_frame(symbols: list[str], days: list) -> pd.DataFrame:
             }
         )
     )
+
+
+def test_point_reads_of_klines_equal_the_wide_read_rows_order_and_dtypes(cold) -> None:
+    days = get_calendar("XSHG").sessions("2024-08-01", "2024-10-31")
+    symbols = ["000001.SZ", "300750.SZ", "600000.SH"]
+    frame = klines_frame(symbols, days)
+    cold.replace_partitions(KLINES_DAILY, frame, days)
+    wide = cold.read_table("klines_daily", days[5], days[40])  # every symbol: the parallel plan
+    assert wide["symbol"].nunique() == 3
+    for symbol in symbols:
+        point = cold.read_table("klines_daily", days[5], days[40], symbols=[symbol])
+        expected = wide[wide["symbol"] == symbol].reset_index(drop=True)
+        pd.testing.assert_frame_equal(point, expected)
+        assert dict(point.dtypes.astype(str)) == dict(KLINES_DAILY.empty().dtypes.astype(str))
+    both = cold.read_table("klines_daily", days[5], days[40], symbols=symbols[:2])
+    sorted_input = frame.sort_values(["symbol", "trade_date"]).reset_index(drop=True)
+    in_window = sorted_input["trade_date"].between(pd.Timestamp(days[5]), pd.Timestamp(days[40]))
+    pd.testing.assert_frame_equal(
+        both, sorted_input[in_window & sorted_input["symbol"].isin(symbols[:2])].reset_index(drop=True)
+    )
+    few = cold.read_table(
+        "klines_daily", days[5], days[6], symbols=["600000.SH"], columns=["symbol", "trade_date", "close"]
+    )
+    assert (
+        list(few.columns) == ["symbol", "trade_date", "close"]
+        and str(few["trade_date"].dtype) == "datetime64[s]"
+    )
+
+
+def test_query_results_carry_the_tier_types(cold) -> None:
+    df = cold.query_df(
+        "SELECT toDate('2024-10-08') AS d, toDateTime64('2024-10-08 01:30:00.250', 3, 'UTC') AS t, "
+        "toLowCardinality('600000.SH') AS s, toFloat64(1.5) AS x"
+    )
+    assert [str(t) for t in df.dtypes] == ["datetime64[s]", "datetime64[ms, UTC]", "str", "float64"]
+    assert df["d"].iloc[0] == pd.Timestamp("2024-10-08")
+    assert df["t"].iloc[0] == pd.Timestamp("2024-10-08 01:30:00.250", tz="UTC")
