@@ -56,9 +56,15 @@ PERIODS = {"toYear(trade_date)": lambda d: d.year, "toYYYYMM(trade_date)": lambd
 # A read of this few symbols touches a handful of granules: one thread and no PREWHERE pass (which
 # reads the filter columns first, then the rest) cost less than planning them (0.5-1 ms CPU of ~5).
 POINT_READ_SYMBOLS = 20
-# In the SQL, not as client settings: chdb's client applies those with SET and restores them after,
-# three more statements per read.
-POINT_READ_SETTINGS = " SETTINGS max_threads = 1, optimize_move_to_prewhere = 0"
+POINT_READ_SETTINGS = "max_threads = 1, optimize_move_to_prewhere = 0"
+# Arrow out of ClickHouse uncompressed (in-process, compressing only costs CPU; over HTTP the
+# transport compresses) and LowCardinality columns as dictionaries instead of a string per row;
+# `arrow_to_frame` decodes both. An account's year of trades: 65 -> 37 ms of CPU in the engine.
+# Settings go into the SQL, not the client: chdb's client applies per-call settings with SET and a
+# restore, three more statements per read.
+ARROW_OUT_SETTINGS = (
+    "output_format_arrow_compression_method = 'none', output_format_arrow_low_cardinality_as_dictionary = 1"
+)
 DAYS_PER_INSERT = 50  # ClickHouse refuses inserts touching more than 100 partitions at once
 DEFAULT_DATABASE = "quant"
 # Tables whose sort key changed after stores were created with the old one: `ensure_schema` moves an
@@ -157,10 +163,14 @@ def _holder_of(path: str) -> str:
 
 def arrow_to_frame(table) -> pd.DataFrame:
     """A query's Arrow table as the tier's pandas types: Date (and a naive `trade_date`) ->
-    datetime64[s], naive DateTime -> UTC; strings stay Arrow-backed (pandas' str dtype)."""
+    datetime64[s], naive DateTime -> UTC, dictionaries (LowCardinality) -> their values; strings
+    stay Arrow-backed (pandas' str dtype)."""
     import pyarrow as pa
 
     for i, f in enumerate(table.schema):
+        if pa.types.is_dictionary(f.type):
+            table = table.set_column(i, f.name, table.column(i).cast(f.type.value_type))
+            f = table.schema.field(i)
         naive = pa.types.is_timestamp(f.type) and f.type.tz is None
         if pa.types.is_date(f.type) or (naive and f.name == "trade_date"):
             table = table.set_column(i, f.name, table.column(i).cast(pa.timestamp("s")))
@@ -465,8 +475,8 @@ class ColdStore:
             sql += " ORDER BY symbol, trade_date, ts DESC LIMIT 1 BY symbol, trade_date"
         elif order:
             sql += f" ORDER BY {', '.join(order)}"
-        if symbols is not None and len(symbols) <= POINT_READ_SYMBOLS:
-            sql += POINT_READ_SETTINGS
+        point = symbols is not None and len(symbols) <= POINT_READ_SYMBOLS
+        sql += f" SETTINGS {POINT_READ_SETTINGS + ', ' if point else ''}{ARROW_OUT_SETTINGS}"
         df = self.query_df(sql, params)
         if df.empty:
             return schema.empty()[cols]
@@ -777,7 +787,7 @@ class ColdStore:
         where, params = self._bounds_filter(accounts, start, end, symbols)
         df = self.query_df(
             f"SELECT {', '.join(TRADES.names)} FROM {self.table(TRADES.name)} FINAL{where} "
-            "ORDER BY account, ts, trade_id" + self._FINAL_SETTINGS,
+            "ORDER BY account, ts, trade_id" + self._FINAL_SETTINGS + ", " + ARROW_OUT_SETTINGS,
             params,
         )
         return TRADES.conform(df) if len(df) else TRADES.empty()
