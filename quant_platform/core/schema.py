@@ -61,16 +61,22 @@ class TableSchema:
     def matches(self, df: pd.DataFrame) -> bool:
         """Whether `df` has exactly this schema's columns, in order, with their dtypes: a frame a read
         produced that `conform` would only copy."""
-        return list(df.columns) == self.names and all(_has_dtype(df[c.name], c.dtype) for c in self.columns)
+        if list(df.columns) != self.names:
+            return False
+        return all(_dtype_is(have, c.dtype) for have, c in zip(df.dtypes, self.columns, strict=True))
 
     def empty(self) -> pd.DataFrame:
         return pd.DataFrame({c.name: pd.Series(dtype=c.dtype) for c in self.columns})
 
 
 def _has_dtype(series: pd.Series, dtype: str) -> bool:
+    return _dtype_is(series.dtype, dtype)
+
+
+def _dtype_is(have, dtype: str) -> bool:
     if dtype == STR:  # any string flavour (object, "str", "string") is fine for text columns
-        return pd.api.types.is_string_dtype(series.dtype) or series.dtype == object
-    return str(series.dtype) == dtype
+        return pd.api.types.is_string_dtype(have) or str(have) == "object"
+    return str(have) == dtype
 
 
 TS = "datetime64[ms, UTC]"
