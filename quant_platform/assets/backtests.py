@@ -7,7 +7,7 @@ shows a stats table, an equity + drawdown plot and a trades preview.
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import dagster as dg
@@ -99,6 +99,23 @@ def portfolio_equity(curves: dict[str, pd.Series], cash_each: float) -> pd.Serie
 
     A symbol without a bar (suspended) counts with its last equity, or with its untouched cash before
     its first bar, so the total never dips because a symbol is missing on a day."""
+    indexes = [c.index for c in curves.values()]
+    if all(i.is_monotonic_increasing and i.is_unique for i in indexes):
+        # what concat + sort_index build, without aligning 100 Series one by one: the union of the
+        # (few distinct) indexes, each curve placed by position, NaN where a symbol has no bar
+        union = indexes[0]
+        for index in indexes[1:]:
+            if index is not union and not index.equals(union):
+                union = union.union(index)
+        values = np.full((len(union), len(curves)), np.nan)
+        for j, (curve, index) in enumerate(zip(curves.values(), indexes, strict=True)):
+            at = slice(None) if index is union or index.equals(union) else union.get_indexer(index)
+            values[at, j] = curve.to_numpy(dtype=np.float64)
+        filled = pd.DataFrame(values, index=union).ffill().fillna(cash_each).to_numpy()
+        # curve after curve, as the sum over concat's one block per curve adds (not numpy's pairwise
+        # sum along a row), so the total is the same to the last bit
+        total = np.add.reduce(np.ascontiguousarray(filled.T), axis=0)
+        return pd.Series(total, index=union, name="equity")
     frame = pd.concat(curves, axis=1).sort_index()
     return frame.ffill().fillna(cash_each).sum(axis=1).rename("equity")
 
@@ -109,13 +126,25 @@ def ohlcv_frames(klines: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {sym: _ohlcv(frame) for sym, frame in klines.groupby("symbol", sort=True)}
 
 
+def prepared_bars(frames: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
+    """The validated `Bars` of each frame, what a single-asset strategy runs on: callers running
+    many backtests on the same frames (API batches) validate them once instead of once per run."""
+    from quant_platform.core.backtest.data import prepare_bars
+
+    return {sym: prepare_bars(frame) for sym, frame in frames.items()}
+
+
 def run_universe(
-    klines: pd.DataFrame, cfg: BacktestRunsConfig, frames: dict[str, pd.DataFrame] | None = None
+    klines: pd.DataFrame,
+    cfg: BacktestRunsConfig,
+    frames: dict[str, pd.DataFrame] | None = None,
+    prepared: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Backtest the universe: a portfolio strategy (``universe="multi"``) once on the whole universe
     with all the cash, exactly as `backtest.run` on the long frame; a single-asset strategy on every
     symbol with an equal share of the cash. Returns the results, the total and any warnings.
-    `frames`: `ohlcv_frames(klines)` when the caller has them already."""
+    `frames`: `ohlcv_frames(klines)` when the caller has them already; `prepared`: `prepared_bars(frames)`
+    likewise (validated once, not once per backtest)."""
     from quant_platform import backtest  # numba compiles on first use: keep code-location loads light
 
     symbols = sorted(klines["symbol"].unique())
@@ -140,11 +169,13 @@ def run_universe(
         extra = {"portfolio": True, "sharpe": float(res.stats["sharpe"])}
     else:
         settings = _settings(cfg, cfg.cash / len(symbols), klines)
-        results = {sym: backtest.run(f, cfg.strategy, params, **settings) for sym, f in frames.items()}
+        inputs = prepared if prepared is not None else frames
+        results = {sym: backtest.run(inputs[sym], cfg.strategy, params, **settings) for sym in frames}
         equity = portfolio_equity({s: r.equity for s, r in results.items()}, settings["cash"])
         per_symbol = pd.DataFrame({s: r.stats for s, r in results.items()}).T
-        parts = [r.trades.assign(symbol=s) for s, r in results.items() if len(r.trades)]
-        trades = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        from quant_platform.core.backtest.engine import symbol_trades_frame
+
+        trades = symbol_trades_frame([(s, r.trade_records, r.index) for s, r in results.items()])
         num_trades = int(per_symbol["num_trades"].sum())
         commissions = float(per_symbol["commissions"].astype(float).sum())
         mean_sharpe = float(per_symbol["sharpe"].astype(float).mean())
@@ -262,20 +293,27 @@ def _utc(index) -> pd.DatetimeIndex:
 
 
 def _equity_rows(run_id: str, out: dict[str, Any]) -> pd.DataFrame:
-    curves = {PORTFOLIO: out["equity"], **{s: r.equity for s, r in out["results"].items()}}
-    frames = [
-        pd.DataFrame(
-            {
-                "run_id": run_id,
-                "symbol": sym,
-                "ts": _utc(eq.index),
-                "equity": eq.to_numpy(),
-                "drawdown": drawdown(eq).to_numpy(),
-            }
-        )
-        for sym, eq in curves.items()
-    ]
-    return pd.concat(frames, ignore_index=True)
+    """The portfolio's curve (symbol '*') then each symbol's, with drawdowns, as one frame built from
+    arrays (a frame per curve made this the costliest part of a run after the strategy)."""
+    portfolio = out["equity"]
+    curves = [(PORTFOLIO, portfolio.index, portfolio.to_numpy())]
+    curves += [(s, r.index, r.equity_values) for s, r in out["results"].items()]
+    stamps: list[tuple[pd.DatetimeIndex, np.ndarray]] = []
+    for _, index, _ in curves:  # symbols usually share one calendar: convert it once
+        same = bool(stamps) and np.array_equal(stamps[-1][1], index.asi8)
+        stamps.append(stamps[-1] if same else (_utc(index), index.asi8))
+    values = [np.asarray(v, dtype=np.float64) for _, _, v in curves]
+    equity = np.concatenate(values)
+    peaks = np.concatenate([np.fmax.accumulate(v) for v in values])  # = Series.cummax (NaNs skipped)
+    return pd.DataFrame(
+        {
+            "run_id": run_id,
+            "symbol": np.repeat(np.array([c[0] for c in curves], dtype=object), [len(v) for v in values]),
+            "ts": pd.DatetimeIndex(np.concatenate([s[0].values for s in stamps])).tz_localize("UTC"),
+            "equity": equity,
+            "drawdown": equity / peaks - 1.0,
+        }
+    )
 
 
 def _trade_rows(run_id: str, trades: pd.DataFrame) -> pd.DataFrame:

@@ -360,6 +360,18 @@ class ColdStore:
                 parameters={"run_id": run_id},
             )
 
+    def delete_runs(
+        self, run_ids: Sequence[str], tables: Sequence[str] = ("backtest_equity", "backtest_trades")
+    ) -> None:
+        """`delete_run` for many runs, one statement per table (a batch's chunk written at once)."""
+        if not run_ids:
+            return
+        for name in tables:
+            self.client.command(
+                f"DELETE FROM {self.table(name)} WHERE run_id IN {{run_ids:Array(String)}}",
+                parameters={"run_ids": list(run_ids)},
+            )
+
     def read_run(self, name: str, run_id: str) -> pd.DataFrame:
         """All rows of one backtest run from a run-keyed table (equity, trades)."""
         schema = COLD_TABLES[name]
