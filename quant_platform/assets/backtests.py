@@ -100,16 +100,30 @@ def portfolio_equity(curves: dict[str, pd.Series], cash_each: float) -> pd.Serie
     A symbol without a bar (suspended) counts with its last equity, or with its untouched cash before
     its first bar, so the total never dips because a symbol is missing on a day."""
     indexes = [c.index for c in curves.values()]
-    if all(i.is_monotonic_increasing and i.is_unique for i in indexes):
-        # what concat + sort_index build, without aligning 100 Series one by one: the union of the
-        # (few distinct) indexes, each curve placed by position, NaN where a symbol has no bar
-        union = indexes[0]
-        for index in indexes[1:]:
-            if index is not union and not index.equals(union):
-                union = union.union(index)
+    first = indexes[0]
+    aligned = all(
+        isinstance(i, pd.DatetimeIndex)
+        and i.dtype == first.dtype
+        and i.is_monotonic_increasing
+        and i.is_unique
+        for i in indexes
+    )
+    if aligned:
+        # what concat + sort_index build, without aligning 100 Series one by one: the sorted union of
+        # the timestamps (its frequency inferred, as pandas does), each curve placed by position, NaN
+        # where a symbol has no bar
+        stamps = np.unique(np.concatenate([i.asi8 for i in indexes]))
+        if all(len(i) == len(stamps) for i in indexes):
+            union = first
+        else:
+            name = first.name if all(i.name == first.name for i in indexes) else None
+            union = pd.DatetimeIndex(stamps.view(f"M8[{first.unit}]"), name=name)
+            if first.tz is not None:  # asi8 counts from the UTC epoch
+                union = union.tz_localize("UTC").tz_convert(first.tz)
+            union = pd.DatetimeIndex(union, freq="infer")
         values = np.full((len(union), len(curves)), np.nan)
         for j, (curve, index) in enumerate(zip(curves.values(), indexes, strict=True)):
-            at = slice(None) if index is union or index.equals(union) else union.get_indexer(index)
+            at = slice(None) if len(index) == len(stamps) else np.searchsorted(stamps, index.asi8)
             values[at, j] = curve.to_numpy(dtype=np.float64)
         filled = pd.DataFrame(values, index=union).ffill().fillna(cash_each).to_numpy()
         # curve after curve, as the sum over concat's one block per curve adds (not numpy's pairwise
