@@ -269,8 +269,8 @@ def record_run(
     try:
         out = run_universe(klines, cfg)
         with open_cold() as cold:
-            cold.append(BACKTEST_EQUITY, _equity_rows(run_id, out))
-            cold.append(BACKTEST_TRADES, _trade_rows(run_id, out["trades"]))
+            cold.append_arrow(BACKTEST_EQUITY, _equity_rows(run_id, out))
+            cold.append_arrow(BACKTEST_TRADES, _trade_rows(run_id, out["trades"]))
     except Exception as exc:
         warm.fail_run(run_id, f"{type(exc).__name__}: {exc}")
         with open_cold() as cold:
@@ -312,10 +312,12 @@ def _equity_rows(run_id: str, out: dict[str, Any]) -> pd.DataFrame:
     portfolio = out["equity"]
     curves = [(PORTFOLIO, portfolio.index, portfolio.to_numpy())]
     curves += [(s, r.index, r.equity_values) for s, r in out["results"].items()]
-    stamps: list[tuple[pd.DatetimeIndex, np.ndarray]] = []
-    for _, index, _ in curves:  # symbols usually share one calendar: convert it once
-        same = bool(stamps) and np.array_equal(stamps[-1][1], index.asi8)
-        stamps.append(stamps[-1] if same else (_utc(index), index.asi8))
+    indexes = [pd.DatetimeIndex(c[1]) for c in curves]
+    if all(i.dtype == indexes[0].dtype for i in indexes):  # one conversion (asi8 counts from UTC)
+        stamps = np.concatenate([i.asi8 for i in indexes]).view(f"M8[{indexes[0].unit}]")
+        ts = pd.DatetimeIndex(stamps).tz_localize("UTC").as_unit("ms")
+    else:
+        ts = pd.DatetimeIndex(np.concatenate([_utc(i).values for i in indexes])).tz_localize("UTC")
     values = [np.asarray(v, dtype=np.float64) for _, _, v in curves]
     equity = np.concatenate(values)
     peaks = np.concatenate([np.fmax.accumulate(v) for v in values])  # = Series.cummax (NaNs skipped)
@@ -323,7 +325,7 @@ def _equity_rows(run_id: str, out: dict[str, Any]) -> pd.DataFrame:
         {
             "run_id": run_id,
             "symbol": np.repeat(np.array([c[0] for c in curves], dtype=object), [len(v) for v in values]),
-            "ts": pd.DatetimeIndex(np.concatenate([s[0].values for s in stamps])).tz_localize("UTC"),
+            "ts": ts,
             "equity": equity,
             "drawdown": equity / peaks - 1.0,
         }

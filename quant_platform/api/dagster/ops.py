@@ -220,9 +220,9 @@ class _Batch:
         equity = [_equity_rows(s.run_id, s.out) for s in chunk]
         trades = [_trade_rows(s.run_id, s.out["trades"]) for s in chunk if len(s.out["trades"])]
         with self.cold() as cold:
-            cold.append(BACKTEST_EQUITY, pd.concat(equity, ignore_index=True))
+            cold.append_arrow(BACKTEST_EQUITY, pd.concat(equity, ignore_index=True))
             if trades:
-                cold.append(BACKTEST_TRADES, pd.concat(trades, ignore_index=True))
+                cold.append_arrow(BACKTEST_TRADES, pd.concat(trades, ignore_index=True))
 
     def _write_alone(self, simulated: _Simulated) -> str:
         try:
