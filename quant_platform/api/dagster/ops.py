@@ -5,7 +5,8 @@ klines (or 5m / 15m bars, by the backtest's frequency) of its universe and windo
 by the requests of the batch that ask for the same data), the record moves to running
 (`data_loaded`), the strategy runs (`assets.backtests.run_universe`, `simulated`; the per-symbol
 `Bars` are validated once per batch too), equity and trades go to the cold tier in one insert per
-table with those of up to `WRITE_CHUNK` requests (`written`) and only then does each record end
+table with those of up to `WRITE_CHUNK` requests, written by a thread while the next chunk's
+backtests run (`written`), and only then does each record end
 succeeded with its stats (`finished`), or failed with the reason. Events go to the hot tier's
 `runs.{run_id}` channel (`api.progress`). A request cancelled in the meantime is left cancelled and
 its results removed. A failing request does not stop the others; the Dagster run fails at the end if
@@ -13,8 +14,10 @@ any request failed.
 """
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,26 +95,46 @@ class _Batch:
         self._cold: contextlib.ExitStack | None = None
         self._store: Any = None
         self._opened = 0.0
+        self._lock = threading.RLock()  # the cold store: one user at a time (this thread or the writer)
+        self._writer: ThreadPoolExecutor | None = None
+        self._inflight: tuple[list[_Simulated], Future] | None = None
         self.pending: list[_Simulated] = []
 
     @contextlib.contextmanager
     def cold(self) -> Iterator[Any]:
         """The cold store, reused while it was opened less than COLD_HOLD_SECONDS ago."""
-        if self._cold is None or time.monotonic() - self._opened > COLD_HOLD_SECONDS:
-            self.release()
-            self._cold = contextlib.ExitStack()
-            self._store = self._cold.enter_context(self.clickhouse.open())
-            self._opened = time.monotonic()
-        try:
-            yield self._store
-        except BaseException:
-            self.release()  # a failed read or write: the next request opens a fresh store
-            raise
+        with self._lock:
+            if self._cold is None or time.monotonic() - self._opened > COLD_HOLD_SECONDS:
+                self.release()
+                self._cold = contextlib.ExitStack()
+                self._store = self._cold.enter_context(self.clickhouse.open())
+                self._opened = time.monotonic()
+            try:
+                yield self._store
+            except BaseException:
+                self.release()  # a failed read or write: the next request opens a fresh store
+                raise
 
     def release(self) -> None:
-        if self._cold is not None:
-            cold, self._cold, self._store = self._cold, None, None
-            cold.close()
+        with self._lock:
+            if self._cold is not None:
+                cold, self._cold, self._store = self._cold, None, None
+                cold.close()
+
+    def close(self) -> None:
+        """End of the batch: a chunk still being written when the batch was interrupted is waited
+        for and its rows removed (its records stay running; the sensor fails them once the Dagster
+        run has ended), then the cold store is closed."""
+        if self._inflight is not None:
+            chunk, future = self._inflight
+            self._inflight = None
+            with contextlib.suppress(Exception):
+                future.result()
+            with contextlib.suppress(Exception):
+                self.drop_results([s.run_id for s in chunk])
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+        self.release()
 
     def klines(self, table: str, symbols: list[str], start: str, end: str) -> _Data:
         """The bars of a universe and window, their data version and per-symbol frames, read once."""
@@ -198,22 +221,33 @@ class _Batch:
         return data.prepared
 
     def flush(self) -> dict[str, str]:
-        """Write the pending requests' equity and trades (one insert per table), then end each
-        succeeded. If the chunk's write fails, its rows are removed and each request is written alone,
-        so only a request whose own write fails ends failed. Interrupted: the chunk's rows are removed."""
+        """Hand the pending requests' equity and trades to the writer thread (one insert per table)
+        and return the outcomes of the chunk it wrote before. The insert runs in native code without
+        the GIL, so the next chunk's backtests run meanwhile; a chunk's requests end succeeded only
+        once its write is done (`collect`)."""
+        outcomes = self.collect()
         chunk, self.pending = self.pending, []
-        if not chunk:
+        if chunk:
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cold-writer")
+            self._inflight = (chunk, self._writer.submit(self._write, chunk))
+        return outcomes
+
+    def collect(self) -> dict[str, str]:
+        """Wait for the chunk being written and end its requests succeeded. If its write failed, its
+        rows are removed and each request is written alone, so only a request whose own write fails
+        ends failed."""
+        if self._inflight is None:
             return {}
+        chunk, future = self._inflight
         try:
-            self._write(chunk)
+            future.result()
         except Exception as exc:
+            self._inflight = None
             self.log.warning(f"writing {len(chunk)} backtest runs at once failed ({_short(exc)}): one by one")
             self.drop_results([s.run_id for s in chunk])
             return {s.run_id: self._write_alone(s) for s in chunk}
-        except BaseException:  # the Dagster run is being terminated: leave no half-written results
-            with contextlib.suppress(Exception):
-                self.drop_results([s.run_id for s in chunk])
-            raise
+        self._inflight = None
         return {s.run_id: self._finish(s) for s in chunk}
 
     def _write(self, chunk: list[_Simulated]) -> None:
@@ -266,8 +300,9 @@ def run_backtest_request(
                 if len(batch.pending) >= WRITE_CHUNK:
                     outcomes.update(batch.flush())
             outcomes.update(batch.flush())
+            outcomes.update(batch.collect())
         finally:
-            batch.release()
+            batch.close()
     failed = [r for r, status in outcomes.items() if status == "failed"]
     if failed:
         raise dg.Failure(
