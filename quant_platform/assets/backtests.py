@@ -7,7 +7,7 @@ shows a stats table, an equity + drawdown plot and a trades preview.
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import dagster as dg
@@ -99,6 +99,37 @@ def portfolio_equity(curves: dict[str, pd.Series], cash_each: float) -> pd.Serie
 
     A symbol without a bar (suspended) counts with its last equity, or with its untouched cash before
     its first bar, so the total never dips because a symbol is missing on a day."""
+    indexes = [c.index for c in curves.values()]
+    first = indexes[0]
+    aligned = all(
+        isinstance(i, pd.DatetimeIndex)
+        and i.dtype == first.dtype
+        and i.is_monotonic_increasing
+        and i.is_unique
+        for i in indexes
+    )
+    if aligned:
+        # what concat + sort_index build, without aligning 100 Series one by one: the sorted union of
+        # the timestamps (its frequency inferred, as pandas does), each curve placed by position, NaN
+        # where a symbol has no bar
+        stamps = np.unique(np.concatenate([i.asi8 for i in indexes]))
+        if all(len(i) == len(stamps) for i in indexes):
+            union = first
+        else:
+            name = first.name if all(i.name == first.name for i in indexes) else None
+            union = pd.DatetimeIndex(stamps.view(f"M8[{first.unit}]"), name=name)
+            if first.tz is not None:  # asi8 counts from the UTC epoch
+                union = union.tz_localize("UTC").tz_convert(first.tz)
+            union = pd.DatetimeIndex(union, freq="infer")
+        values = np.full((len(union), len(curves)), np.nan)
+        for j, (curve, index) in enumerate(zip(curves.values(), indexes, strict=True)):
+            at = slice(None) if len(index) == len(stamps) else np.searchsorted(stamps, index.asi8)
+            values[at, j] = curve.to_numpy(dtype=np.float64)
+        filled = pd.DataFrame(values, index=union).ffill().fillna(cash_each).to_numpy()
+        # curve after curve, as the sum over concat's one block per curve adds (not numpy's pairwise
+        # sum along a row), so the total is the same to the last bit
+        total = np.add.reduce(np.ascontiguousarray(filled.T), axis=0)
+        return pd.Series(total, index=union, name="equity")
     frame = pd.concat(curves, axis=1).sort_index()
     return frame.ffill().fillna(cash_each).sum(axis=1).rename("equity")
 
@@ -109,13 +140,25 @@ def ohlcv_frames(klines: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {sym: _ohlcv(frame) for sym, frame in klines.groupby("symbol", sort=True)}
 
 
+def prepared_bars(frames: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
+    """The validated `Bars` of each frame, what a single-asset strategy runs on: callers running
+    many backtests on the same frames (API batches) validate them once instead of once per run."""
+    from quant_platform.core.backtest.data import prepare_bars
+
+    return {sym: prepare_bars(frame) for sym, frame in frames.items()}
+
+
 def run_universe(
-    klines: pd.DataFrame, cfg: BacktestRunsConfig, frames: dict[str, pd.DataFrame] | None = None
+    klines: pd.DataFrame,
+    cfg: BacktestRunsConfig,
+    frames: dict[str, pd.DataFrame] | None = None,
+    prepared: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Backtest the universe: a portfolio strategy (``universe="multi"``) once on the whole universe
     with all the cash, exactly as `backtest.run` on the long frame; a single-asset strategy on every
     symbol with an equal share of the cash. Returns the results, the total and any warnings.
-    `frames`: `ohlcv_frames(klines)` when the caller has them already."""
+    `frames`: `ohlcv_frames(klines)` when the caller has them already; `prepared`: `prepared_bars(frames)`
+    likewise (validated once, not once per backtest)."""
     from quant_platform import backtest  # numba compiles on first use: keep code-location loads light
 
     symbols = sorted(klines["symbol"].unique())
@@ -140,11 +183,13 @@ def run_universe(
         extra = {"portfolio": True, "sharpe": float(res.stats["sharpe"])}
     else:
         settings = _settings(cfg, cfg.cash / len(symbols), klines)
-        results = {sym: backtest.run(f, cfg.strategy, params, **settings) for sym, f in frames.items()}
+        inputs = prepared if prepared is not None else frames
+        results = {sym: backtest.run(inputs[sym], cfg.strategy, params, **settings) for sym in frames}
         equity = portfolio_equity({s: r.equity for s, r in results.items()}, settings["cash"])
         per_symbol = pd.DataFrame({s: r.stats for s, r in results.items()}).T
-        parts = [r.trades.assign(symbol=s) for s, r in results.items() if len(r.trades)]
-        trades = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        from quant_platform.core.backtest.engine import symbol_trades_frame
+
+        trades = symbol_trades_frame([(s, r.trade_records, r.index) for s, r in results.items()])
         num_trades = int(per_symbol["num_trades"].sum())
         commissions = float(per_symbol["commissions"].astype(float).sum())
         mean_sharpe = float(per_symbol["sharpe"].astype(float).mean())
@@ -224,8 +269,8 @@ def record_run(
     try:
         out = run_universe(klines, cfg)
         with open_cold() as cold:
-            cold.append(BACKTEST_EQUITY, _equity_rows(run_id, out))
-            cold.append(BACKTEST_TRADES, _trade_rows(run_id, out["trades"]))
+            cold.append_arrow(BACKTEST_EQUITY, _equity_rows(run_id, out))
+            cold.append_arrow(BACKTEST_TRADES, _trade_rows(run_id, out["trades"]))
     except Exception as exc:
         warm.fail_run(run_id, f"{type(exc).__name__}: {exc}")
         with open_cold() as cold:
@@ -262,20 +307,29 @@ def _utc(index) -> pd.DatetimeIndex:
 
 
 def _equity_rows(run_id: str, out: dict[str, Any]) -> pd.DataFrame:
-    curves = {PORTFOLIO: out["equity"], **{s: r.equity for s, r in out["results"].items()}}
-    frames = [
-        pd.DataFrame(
-            {
-                "run_id": run_id,
-                "symbol": sym,
-                "ts": _utc(eq.index),
-                "equity": eq.to_numpy(),
-                "drawdown": drawdown(eq).to_numpy(),
-            }
-        )
-        for sym, eq in curves.items()
-    ]
-    return pd.concat(frames, ignore_index=True)
+    """The portfolio's curve (symbol '*') then each symbol's, with drawdowns, as one frame built from
+    arrays (a frame per curve made this the costliest part of a run after the strategy)."""
+    portfolio = out["equity"]
+    curves = [(PORTFOLIO, portfolio.index, portfolio.to_numpy())]
+    curves += [(s, r.index, r.equity_values) for s, r in out["results"].items()]
+    indexes = [pd.DatetimeIndex(c[1]) for c in curves]
+    if all(i.dtype == indexes[0].dtype for i in indexes):  # one conversion (asi8 counts from UTC)
+        stamps = np.concatenate([i.asi8 for i in indexes]).view(f"M8[{indexes[0].unit}]")
+        ts = pd.DatetimeIndex(stamps).tz_localize("UTC").as_unit("ms")
+    else:
+        ts = pd.DatetimeIndex(np.concatenate([_utc(i).values for i in indexes])).tz_localize("UTC")
+    values = [np.asarray(v, dtype=np.float64) for _, _, v in curves]
+    equity = np.concatenate(values)
+    peaks = np.concatenate([np.fmax.accumulate(v) for v in values])  # = Series.cummax (NaNs skipped)
+    return pd.DataFrame(
+        {
+            "run_id": run_id,
+            "symbol": np.repeat(np.array([c[0] for c in curves], dtype=object), [len(v) for v in values]),
+            "ts": ts,
+            "equity": equity,
+            "drawdown": equity / peaks - 1.0,
+        }
+    )
 
 
 def _trade_rows(run_id: str, trades: pd.DataFrame) -> pd.DataFrame:

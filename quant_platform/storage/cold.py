@@ -35,6 +35,7 @@ from quant_platform.core.schema import (
     GRID_RESULTS,
     KLINES_DAILY,
     RAW_QUOTES,
+    STR,
     SYMBOL_MASTER,
     TRADES,
     TableSchema,
@@ -423,12 +424,38 @@ class ColdStore:
             self.client.insert_df(self.table(schema.name), df)
         return len(df)
 
+    def append_arrow(self, schema: TableSchema, df: pd.DataFrame) -> int:
+        """`append` through Arrow with the text columns dictionary-encoded: for the large outputs of
+        backtests (~120,000 equity rows a run, few distinct run ids and symbols) this costs a third of
+        the Native path, whose LowCardinality dictionaries are built row by row in Python."""
+        import pyarrow as pa
+
+        df = schema.conform(df)
+        if not len(df):
+            return 0
+        text = [c.name for c in schema.columns if c.dtype == STR]
+        table = pa.Table.from_pandas(df.astype({c: "category" for c in text}), preserve_index=False)
+        self.client.insert_arrow(self.table(schema.name), table)
+        return len(df)
+
     def delete_run(self, run_id: str, tables: Sequence[str] = ("backtest_equity", "backtest_trades")) -> None:
         """Remove a backtest run's rows (a failed attempt's partial output) from run-keyed tables."""
         for name in tables:
             self.client.command(
                 f"DELETE FROM {self.table(name)} WHERE run_id = {{run_id:String}}",
                 parameters={"run_id": run_id},
+            )
+
+    def delete_runs(
+        self, run_ids: Sequence[str], tables: Sequence[str] = ("backtest_equity", "backtest_trades")
+    ) -> None:
+        """`delete_run` for many runs, one statement per table (a batch's chunk written at once)."""
+        if not run_ids:
+            return
+        for name in tables:
+            self.client.command(
+                f"DELETE FROM {self.table(name)} WHERE run_id IN {{run_ids:Array(String)}}",
+                parameters={"run_ids": list(run_ids)},
             )
 
     def read_run(self, name: str, run_id: str) -> pd.DataFrame:

@@ -87,3 +87,48 @@ def test_window_shorter_than_warm_up_is_a_warning(strategy, params, bars, warn):
         assert out["stats"]["num_trades"] == 0
     else:
         assert out["stats"]["warnings"] == []
+
+
+def _concat_sum(curves: dict[str, pd.Series], cash_each: float) -> pd.Series:
+    """The portfolio curve as pandas aligns it (what `portfolio_equity` computes without aligning)."""
+    return pd.concat(curves, axis=1).sort_index().ffill().fillna(cash_each).sum(axis=1).rename("equity")
+
+
+@pytest.mark.parametrize("tz", [None, "UTC", "Asia/Shanghai"])
+def test_portfolio_equity_equals_pandas_alignment_to_the_last_bit(tz):
+    rng = np.random.default_rng(7)
+    days = pd.DatetimeIndex(pd.bdate_range("2024-01-02", periods=300).values.astype("M8[s]"), name="t")
+    days = days if tz is None else days.tz_localize(tz)
+    curves = {}
+    for i in range(40):  # some symbols suspended for a while, one listed late, one delisted early
+        index = days.delete(slice(50 + i, 60 + 2 * i)) if i % 3 == 0 else days
+        index = index[100:] if i == 5 else index[:200] if i == 7 else index
+        curves[f"S{i}"] = pd.Series(25_000 * np.exp(np.cumsum(rng.normal(0, 0.01, len(index)))), index=index)
+    got, expected = portfolio_equity(curves, 25_000.0), _concat_sum(curves, 25_000.0)
+    pd.testing.assert_series_equal(got, expected, check_exact=True)
+    assert got.index.tz == days.tz and (got.diff().dropna() != 0).any()
+
+
+def test_universe_results_from_prepared_bars_equal_those_from_frames():
+    """An API batch validates each symbol's `Bars` once and runs every request on them: same stats,
+    equity, trades, equity rows and result hash as a lone run on the frames."""
+    from quant_platform.assets.backtests import _equity_rows, ohlcv_frames, prepared_bars
+
+    klines = _klines(symbols=("A", "B", "C", "D", "E"), drop=("C", 15))
+    cfg = BacktestRunsConfig(strategy="sma_cross", params={"fast": 5, "slow": 20}, **CFG)
+    frames = ohlcv_frames(klines)
+    lone, batched = run_universe(klines, cfg), run_universe(klines, cfg, frames, prepared_bars(frames))
+    assert lone["result_hash"] == batched["result_hash"] and lone["stats"] == batched["stats"]
+    pd.testing.assert_series_equal(lone["equity"], batched["equity"], check_exact=True)
+    pd.testing.assert_frame_equal(lone["trades"], batched["trades"], check_exact=True)
+    expected_trades = pd.concat(
+        [r.trades.assign(symbol=s) for s, r in lone["results"].items() if len(r.trades)], ignore_index=True
+    )
+    pd.testing.assert_frame_equal(batched["trades"], expected_trades, check_exact=True)
+    rows = _equity_rows("r", batched)
+    assert list(rows["symbol"].unique()) == ["*", "A", "B", "C", "D", "E"]
+    c = rows[rows["symbol"] == "C"]
+    curve = lone["results"]["C"].equity
+    np.testing.assert_array_equal(c["equity"].to_numpy(), curve.to_numpy())
+    np.testing.assert_array_equal(c["drawdown"].to_numpy(), (curve / curve.cummax() - 1.0).to_numpy())
+    assert (c["ts"].dt.tz_localize(None).to_numpy() == curve.index.as_unit("ms").to_numpy()).all()

@@ -428,3 +428,48 @@ def test_symbol_master_needs_no_ensure_schema(chdb_dsn):
         assert store.symbol_master(D1) == []
         store.write_symbol_master("import", D1, ["600000.SH"])
         assert store.symbol_master(D2) == ["600000.SH"]
+
+
+def test_backtest_outputs_through_arrow_read_back_as_through_native(cold):
+    """`append_arrow` (dictionary-encoded text) stores exactly what `append` stores; `delete_runs`
+    removes several runs' rows at once and nothing else."""
+    import numpy as np
+
+    from quant_platform.core.schema import BACKTEST_EQUITY, BACKTEST_TRADES
+
+    ts = pd.date_range("2024-01-02", periods=50, freq="D", tz="UTC").as_unit("ms")
+    equity = pd.DataFrame(
+        {
+            "symbol": np.repeat(["*", "600000.SH", "000001.SZ"], 50),
+            "ts": np.tile(ts, 3),
+            "equity": np.linspace(1e6, 1.1e6, 150),
+            "drawdown": -np.linspace(0, 0.2, 150),
+        }
+    )
+    trades = pd.DataFrame(
+        {
+            "symbol": ["600000.SH", "000001.SZ"],
+            "entry_time": ts[[1, 3]],
+            "exit_time": ts[[9, 49]],
+            "entry_price": [10.5, 7.25],
+            "exit_price": [11.0, 7.0],
+            "size": [1000.0, -300.0],
+            "pnl": [495.1, 70.3],
+            "commission": [4.9, 5.0],
+            "is_open": [False, True],
+        }
+    )
+    for schema, frame in ((BACKTEST_EQUITY, equity), (BACKTEST_TRADES, trades)):
+        assert cold.append(schema, frame.assign(run_id="native")) == len(frame)
+        assert cold.append_arrow(schema, frame.assign(run_id="arrow")) == len(frame)
+        cold.append_arrow(schema, frame.assign(run_id="other"))
+        native, arrow = cold.read_run(schema.name, "native"), cold.read_run(schema.name, "arrow")
+        assert len(arrow) == len(frame)
+        pd.testing.assert_frame_equal(
+            native.drop(columns="run_id"), arrow.drop(columns="run_id"), check_exact=True
+        )
+        assert cold.append_arrow(schema, frame.iloc[:0].assign(run_id="none")) == 0
+    cold.delete_runs(["native", "arrow"])
+    for schema in (BACKTEST_EQUITY, BACKTEST_TRADES):
+        assert cold.read_run(schema.name, "native").empty and cold.read_run(schema.name, "arrow").empty
+        assert len(cold.read_run(schema.name, "other")) == (150 if schema is BACKTEST_EQUITY else 2)

@@ -19,7 +19,7 @@ from quant_platform.conventions import BACKTEST_REQUEST_TAG, EMBEDDED_TAG, STRAT
 JOB = "backtest_request"
 OP = "run_backtest_request"
 RUN_TAG = BACKTEST_REQUEST_TAG
-BATCH_SIZE = 50  # requests per Dagster run: bounds a run's length (about 0.5 s a request)
+BATCH_SIZE = 200  # requests per Dagster run: bounds a run's length (~0.1 s a daily 100-symbol request)
 
 
 def run_config(run_ids: Sequence[str]) -> dict[str, Any]:

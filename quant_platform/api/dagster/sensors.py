@@ -7,7 +7,8 @@ same run key, launched only if no run exists; in a batch the job skips records n
 record whose Dagster run ended FAILURE or CANCELED while it still says queued or running is failed or
 cancelled with that reason. Only the warm tier and the Dagster instance are touched, never the cold
 store. The minimum interval is 2 s: a tick is one indexed warm-tier query, and under load the wait
-for the next tick is a visible share of a request's queue time.
+for the next tick is a visible share of a request's queue time (the daemon evaluates sensors at
+most every 5 s, so in practice a request waits 0-5 s for its tick).
 """
 
 from __future__ import annotations

@@ -199,3 +199,31 @@ def trades_frame(
     cols["exit_bar"] = xb
     cols["is_open"] = records[:, TR_OPEN] > 0.5
     return pd.DataFrame(cols)
+
+
+def symbol_trades_frame(parts: list[tuple[str, np.ndarray, pd.DatetimeIndex]]) -> pd.DataFrame:
+    """Single-asset results of many symbols -> one trades DataFrame with a trailing ``symbol`` column.
+
+    Equal to concatenating ``trades_frame(records, index).assign(symbol=s)`` over the parts (empty
+    ones skipped), without building a DataFrame per symbol: a universe of 100 symbols costs a few ms
+    instead of ~100 ms. Empty when no part has a trade.
+    """
+    parts = [(s, rec, idx) for s, rec, idx in parts if len(rec)]
+    if not parts:
+        return pd.DataFrame()
+    rec = np.concatenate([p[1] for p in parts])
+    entry, exit_ = [], []
+    for _, r, idx in parts:
+        times = idx.values if idx.tz is None else idx
+        entry.append(times[r[:, TR_ENTRY_BAR].astype(np.int64)])
+        exit_.append(times[r[:, TR_EXIT_BAR].astype(np.int64)])
+    cols: dict[str, Any] = {"entry_time": np.concatenate(entry), "exit_time": np.concatenate(exit_)}
+    for k, name in zip(
+        (TR_ENTRY_PRICE, TR_EXIT_PRICE, TR_SIZE, TR_PNL, TR_FEE), _TRADE_FLOAT_COLS, strict=True
+    ):
+        cols[name] = np.ascontiguousarray(rec[:, k])
+    cols["entry_bar"] = rec[:, TR_ENTRY_BAR].astype(np.int64)
+    cols["exit_bar"] = rec[:, TR_EXIT_BAR].astype(np.int64)
+    cols["is_open"] = rec[:, TR_OPEN] > 0.5
+    cols["symbol"] = np.repeat(np.array([p[0] for p in parts], dtype=object), [len(p[1]) for p in parts])
+    return pd.DataFrame(cols)

@@ -52,6 +52,21 @@ class BacktestResult:
         self._records = trade_records
         self._symbols = symbols
 
+    @property
+    def equity_values(self) -> np.ndarray:
+        """The equity curve as a float64 array (`equity` without building a Series)."""
+        return self._equity_values
+
+    @property
+    def index(self) -> pd.DatetimeIndex:
+        """The bars' timestamps (the equity curve's index)."""
+        return self._index
+
+    @property
+    def trade_records(self) -> np.ndarray:
+        """The engine's raw trade records (`trades` without building a DataFrame)."""
+        return self._records
+
     @cached_property
     def equity(self) -> pd.Series:
         return pd.Series(self._equity_values, index=self._index, name="equity")
