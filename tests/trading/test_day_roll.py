@@ -32,7 +32,16 @@ def _roll(day: str, warm_url: str, redis_url: str, **kwargs) -> dg.ExecuteInProc
     )
 
 
-def test_the_job_rolls_active_accounts_once_per_day(warm_url: str, redis_url: str, hot) -> None:
+@pytest.fixture
+def own_warm_url(request: pytest.FixtureRequest, warm_url: str) -> str:
+    """The job rolls every active account of its warm store: on MariaDB, a database of the test's own."""
+    if warm_url.startswith("sqlite"):
+        return warm_url
+    return request.getfixturevalue("mysql_database_factory")()
+
+
+def test_the_job_rolls_active_accounts_once_per_day(own_warm_url: str, redis_url: str, hot) -> None:
+    warm_url = own_warm_url
     active, paused = (f"roll-{uuid.uuid4().hex[:8]}" for _ in range(2))
     warm = WarmStore(warm_url)
     warm.migrate()
