@@ -24,6 +24,24 @@ def calendar_name() -> str:
     return settings().calendar
 
 
+def exchange_tz() -> str:
+    """The time zone of the configured exchange: the clock every schedule runs on."""
+    return str(get_calendar(calendar_name()).tz)
+
+
+def scheduled_trading_day(context: dg.ScheduleEvaluationContext) -> dt.date | dg.SkipReason:
+    """The exchange-local day of a schedule tick, or the reason to skip it (not a trading day).
+
+    One place for the after-close schedules (market data, options, the position day roll).
+    """
+    import pandas as pd
+
+    day = pd.Timestamp(context.scheduled_execution_time).tz_convert(exchange_tz()).date()
+    if not get_calendar(calendar_name()).is_session(day):
+        return dg.SkipReason(f"{day} is not a {calendar_name()} trading day")
+    return day
+
+
 @cache
 def trading_day_partitions(
     calendar: str = DEFAULT_CALENDAR, start: str = DEFAULT_START

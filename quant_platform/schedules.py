@@ -6,7 +6,7 @@ import pandas as pd
 from quant_platform.conventions import AS_OF_TAG
 from quant_platform.core.calendar import get_calendar
 from quant_platform.jobs import intraday_job, market_data_job
-from quant_platform.partitions import calendar_name
+from quant_platform.partitions import calendar_name, scheduled_trading_day
 
 _TZ = str(get_calendar(calendar_name()).tz)
 
@@ -21,9 +21,9 @@ _TZ = str(get_calendar(calendar_name()).tz)
     description="After the close (15:30 exchange time): materialize the day's partition, trading days only.",
 )
 def daily_after_close(context: dg.ScheduleEvaluationContext):
-    day = pd.Timestamp(context.scheduled_execution_time).tz_convert(_TZ).date()
-    if not get_calendar(calendar_name()).is_session(day):
-        return dg.SkipReason(f"{day} is not a {calendar_name()} trading day")
+    day = scheduled_trading_day(context)
+    if isinstance(day, dg.SkipReason):
+        return day
     return dg.RunRequest(run_key=day.isoformat(), partition_key=day.isoformat())
 
 

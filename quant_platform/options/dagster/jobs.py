@@ -1,10 +1,9 @@
 """The `options_daily` job (the options group for trading days) and its schedule after the close."""
 
 import dagster as dg
-import pandas as pd
 
 from quant_platform.core.calendar import get_calendar
-from quant_platform.partitions import calendar_name, daily_partitions
+from quant_platform.partitions import calendar_name, daily_partitions, scheduled_trading_day
 
 options_job = dg.define_asset_job(
     "options_daily",
@@ -23,7 +22,7 @@ _TZ = str(get_calendar(calendar_name()).tz)
     description="After the close (15:40 exchange time): the day's options partition, trading days only.",
 )
 def options_after_close(context: dg.ScheduleEvaluationContext):
-    day = pd.Timestamp(context.scheduled_execution_time).tz_convert(_TZ).date()
-    if not get_calendar(calendar_name()).is_session(day):
-        return dg.SkipReason(f"{day} is not a {calendar_name()} trading day")
+    day = scheduled_trading_day(context)
+    if isinstance(day, dg.SkipReason):
+        return day
     return dg.RunRequest(run_key=f"options-{day.isoformat()}", partition_key=day.isoformat())

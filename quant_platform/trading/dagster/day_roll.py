@@ -12,10 +12,9 @@ them, so the job only has something to roll when the hot tier is Redis.
 """
 
 import dagster as dg
-import pandas as pd
 
 from quant_platform.core.calendar import get_calendar, to_date
-from quant_platform.partitions import calendar_name
+from quant_platform.partitions import calendar_name, scheduled_trading_day
 from quant_platform.resources.hot import HotCacheResource
 from quant_platform.resources.warehouse import WarehouseResource
 from quant_platform.trading.service import TradingService
@@ -58,9 +57,9 @@ def position_day_roll_job() -> None:
     description="After the close (15:45 exchange time): the day roll of positions, trading days only.",
 )
 def day_roll_after_close(context: dg.ScheduleEvaluationContext):
-    day = pd.Timestamp(context.scheduled_execution_time).tz_convert(_TZ).date()
-    if not get_calendar(calendar_name()).is_session(day):
-        return dg.SkipReason(f"{day} is not a {calendar_name()} trading day")
+    day = scheduled_trading_day(context)
+    if isinstance(day, dg.SkipReason):
+        return day
     return roll_request(day.isoformat())
 
 
